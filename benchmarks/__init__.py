@@ -1,0 +1,1 @@
+"""trialmatch benchmarks: scripts that measure and print figures (not tests)."""

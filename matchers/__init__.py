@@ -1,0 +1,1 @@
+"""trialmatch matchers: eligibility parsing, patient normalization, evaluation, ranking."""

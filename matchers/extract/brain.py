@@ -1,0 +1,266 @@
+"""Brain/CNS metastases and measurable disease.
+
+:func:`extract_brain_metastases` reads one fact per criterion from mentions such as
+"brain metastases", "CNS metastases", "intracranial disease", "brain/leptomeningeal
+involvement", "carcinomatous meningitis", "leptomeningeal disease":
+
+* ``qualifier``: ``active`` when the mention is qualified as active, untreated,
+  symptomatic, progressive, unstable or uncontrolled ("known active CNS metastases",
+  "untreated brain metastases"); ``treated_stable`` when it is qualified as treated
+  or stable and the criterion *requires* it; else ``any``;
+* ``treated_allowed``: True when the criterion lets treated/stable metastases in
+  ("unless treated and stable for 4 weeks", "patients with treated brain metastases are
+  eligible if stable", "except those who have completed definitive therapy"); False
+  when it says treated ones are excluded too ("treated or untreated", "regardless of
+  treatment"); None when silent;
+* a permission alone ("Patients with treated, stable brain metastases are eligible")
+  or a condition on the metastases ("Participants with brain metastases must have
+  received local treatment and be stable") becomes: active metastases forbidden,
+  treated allowed;
+* ``leptomeningeal`` marks leptomeningeal disease / carcinomatous meningitis.
+
+:func:`extract_measurable` reads "measurable disease (per RECIST 1.1)", "at least one
+measurable lesion", "measurable or evaluable disease" (``evaluable_ok``), "evaluable
+disease"; "not required"/"optional" statements are not requirements.
+"""
+
+from __future__ import annotations
+
+import re
+
+from matchers.extract.common import CriterionText, conditional_subject, polarity
+from matchers.models import BrainMetastasesFact, CriterionKind, MeasurableDiseaseFact
+from matchers.rules import Rules
+
+__all__ = ["extract_brain_metastases", "extract_measurable"]
+
+_BM = re.compile(
+    r"""(?<![\w-])(?:
+        (?:brain|cns|central\s+nervous\s+system|intracranial|intra-cranial|cerebral|intracerebral|
+           intra-?axial|parenchymal\s+brain)
+        (?:\s*\((?:cns|brain)\)\s*|\s*)(?:(?:and/or|or|and|/)\s*(?:lepto\w*|mening\w*|spinal(?:\s+cord)?|dural)\s*)?
+        (?:\s*(?:and/or\s+|or\s+|and\s+|/\s*)?(?:leptomeningeal\s+))?
+        (?:meta\w*sta\w*|mets\b|involvement|lesions?|disease|tumou?r\s+involvement|spread|deposits?)
+      | meta\w*sta\w*\s+(?:to|in|of|involving)\s+(?:the\s+)?(?:brain|cns|central\s+nervous\s+system)
+      | (?:primary\s+(?:and|or|and/or)\s+)?metastatic\s+
+        (?:brain|cns|intracranial|central\s+nervous\s+system)\s+(?:disease|tumou?rs?|lesions?|involvement)
+      | (?P<lepto>leptomeningeal\s+
+        (?:disease|metasta\w+|carcinomatosis|involvement|spread|enhancement)
+      | leptomeningeal
+      | carcinomatous\s+meningitis|meningeal\s+(?:carcinomatosis|metasta\w+|disease|involvement)
+      | neoplastic\s+meningitis|lymphomatous\s+meningitis)
+    )(?![\w-])""",
+    re.X | re.I,
+)
+_ACTIVE = re.compile(
+    r"\b(?:active|untreated|symptomatic|progressive|progressing|unstable|uncontrolled|growing|"
+    r"newly\s+diagnosed|new\s+or\s+progressive|not\s+(?:been\s+)?(?:previously\s+)?(?:treated|irradiated)|"
+    r"requiring\s+(?:steroids|corticosteroids|treatment|therapy)|unresected|non-?irradiated|clinically\s+significant)\b",
+    re.I,
+)
+_TREATED = re.compile(
+    r"\b(?:treated|stable|irradiated|resected|asymptomatic|controlled|previously\s+treated|"
+    r"definitive(?:ly)?\s+(?:therapy|treatment|treated)|local\s+(?:treatment|therapy)|radiotherapy|radiation|"
+    r"radiosurgery|srs|surgery|off\s+(?:steroids|corticosteroids))\b",
+    re.I,
+)
+_BOTH = re.compile(
+    r"\b(?:treated\s+or\s+untreated|untreated\s+or\s+treated|regardless\s+of\s+(?:prior\s+)?(?:treatment|therapy|status)|"
+    r"even\s+if\s+(?:treated|stable)|including\s+(?:those\s+)?(?:treated|stable)|whether\s+(?:or\s+not\s+)?treated|"
+    r"known\s+or\s+treated|active\s+or\s+(?:previously\s+)?treated|(?:current|active)\s+or\s+(?:prior|previous|history))\b",
+    re.I,
+)
+_ALLOW_TREATED = re.compile(
+    r"\b(?:unless|except|with\s+the\s+exception|other\s+than|eligible|allowed|permitted|acceptable|may\s+(?:be\s+)?(?:enrolled|included|participate|enroll)|"
+    r"can\s+be\s+(?:enrolled|included)|are\s+not\s+excluded|if\b|provided|as\s+long\s+as)\b",
+    re.I,
+)
+_MUST_TREATED = re.compile(
+    r"\b(?:must|should|need\s+to|are\s+required\s+to|have\s+to)\s+(?:have\s+)?(?:been\s+|be\s+)?(?:\w+\s+){0,3}?"
+    r"(?:treated|stable|received|completed|undergone|asymptomatic|controlled|irradiated|off)\b",
+    re.I,
+)
+
+
+def extract_brain_metastases(c: CriterionText, rules: Rules) -> list[BrainMetastasesFact]:
+    """At most one brain-metastases fact for criterion ``c`` (see module docstring)."""
+    body = c.body
+    mentions = list(_BM.finditer(body))
+    if not mentions:
+        return []
+    base = c.start
+    lepto = any(m.group("lepto") or re.search(r"lepto|mening", m.group(0), re.I) for m in mentions)
+    # the main mention: the first one outside permissions/exceptions/conditions
+    main = None
+    for m in mentions:
+        pol = polarity(c, base + m.start(), base + m.end())
+        if not pol.drop and not pol.permitted:
+            main = m
+            break
+    if main is None:
+        # only a permission/condition: "patients with treated brain metastases are
+        # eligible if stable" -> active ones forbidden, treated allowed
+        m = mentions[0]
+        window = body[max(0, m.start() - 60) : m.end() + 120]
+        if not (_TREATED.search(window) or _ACTIVE.search(window)):
+            return []
+        s, e = base + m.start(), base + m.end()
+        return [_fact(c, s, e, "active", True, lepto, forbidden=True, exception=None)]
+    s, e = base + main.start(), base + main.end()
+    pol = polarity(c, s, e)
+    before = body[max(0, main.start() - 60) : main.start()]
+    clause_before = re.split(r"[;.]\s|,\s*(?=\w+\s+(?:is|are)\b)", before)[-1]
+    qualifier = "any"
+    if _BOTH.search(body):
+        treated_allowed: bool | None = False
+    else:
+        treated_allowed = None
+    if (treated_allowed is None and _ACTIVE.search(clause_before)) or re.match(
+        r"\s*(?:that\s+are\s+|which\s+are\s+)?(?:active|untreated|symptomatic|progressive|unstable|uncontrolled)\b",
+        body[main.end() :],
+        re.I,
+    ):
+        qualifier = "active"
+    required = (c.kind is CriterionKind.INCLUSION) != pol.negated
+    conditional = conditional_subject(c, s, e) or bool(
+        re.search(
+            r"\b(?:patients|participants|subjects|those)\s+with\s+(?:\w+\s+){0,4}$", before, re.I
+        )
+        and _MUST_TREATED.search(body[main.end() : main.end() + 160])
+    )
+    if conditional:
+        return [_fact(c, s, e, "active", True, lepto, forbidden=True, exception=None)]
+    if treated_allowed is None:
+        rest = body[main.end() :]
+        am = _ALLOW_TREATED.search(rest)
+        if am is not None and _TREATED.search(rest[am.start() : am.start() + 200]):
+            treated_allowed = True
+        elif (
+            c.in_scope(s, e, "EXCEPTION") is None
+            and _ALLOW_TREATED.search(body[: main.start()])
+            and _TREATED.search(body[: main.start()])
+        ):
+            treated_allowed = None
+    if (
+        required
+        and qualifier == "any"
+        and _TREATED.search(clause_before)
+        and not _ACTIVE.search(clause_before)
+        and not re.search(r"\bor\b", clause_before)
+    ):
+        qualifier = "treated_stable"
+    if (
+        not required
+        and qualifier == "any"
+        and re.search(r"\b(?:known|or)\s+treated\b", clause_before, re.I)
+    ):
+        treated_allowed = False
+    exc = pol.exception
+    return [
+        BrainMetastasesFact(
+            span=(s, e),
+            text=c.text[s:e],
+            negated=pol.negated,
+            exception=exc,
+            qualifier=qualifier,
+            treated_allowed=treated_allowed
+            if not (qualifier == "active" and treated_allowed is False)
+            else False,
+            leptomeningeal=lepto,
+        )
+    ]
+
+
+def _fact(
+    c: CriterionText,
+    s: int,
+    e: int,
+    qualifier: str,
+    treated_allowed: bool | None,
+    lepto: bool,
+    *,
+    forbidden: bool,
+    exception: str | None,
+) -> BrainMetastasesFact:
+    negated = forbidden == (c.kind is CriterionKind.INCLUSION)
+    return BrainMetastasesFact(
+        span=(s, e),
+        text=c.text[s:e],
+        negated=negated,
+        exception=exception,
+        qualifier=qualifier,
+        treated_allowed=treated_allowed,
+        leptomeningeal=lepto,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# measurable disease
+# --------------------------------------------------------------------------------------
+
+_MEAS = re.compile(
+    r"""(?<![\w-])(?:
+        (?P<both>measurable\s+(?:and/or|or|and)\s+(?:non-?measurable\s+(?:but\s+)?)?evaluable|evaluable\s+(?:and/or|or)\s+measurable)
+      | (?P<nonmeas>non-?measurable)
+      | (?P<meas>(?:uni-?\s*(?:or\s+bi-?)?dimensionally\s+)?measurable|target\s+lesions?)
+      | (?P<eval>evaluable)
+    )\s*(?:\w+\s+){0,2}?(?P<what>disease|lesions?|tumou?rs?|cancer|malignancy|lymphoma|nodes?|site)?""",
+    re.X | re.I,
+)
+_CRITERIA = re.compile(
+    r"\b(?P<c>i?RECIST\s*(?:v(?:ersion)?\.?\s*)?(?:1\.[01])?|mRECIST|RANO(?:-BM)?|iRANO|Lugano|Cheson|IWG|PCWG[23]|"
+    r"IMWG|GCIG|Choi|irRC|IWCLL|INRC|WHO\s+criteria|EASL|PERCIST|RECIL)\b",
+    re.I,
+)
+_NOT_REQUIRED = re.compile(
+    r"\b(?:not\s+(?:required|necessary|mandatory|needed)|optional|is\s+not\s+a\s+requirement|need\s+not)\b",
+    re.I,
+)
+
+
+def extract_measurable(c: CriterionText, rules: Rules) -> list[MeasurableDiseaseFact]:
+    """At most one measurable-disease fact for criterion ``c`` (see module docstring)."""
+    body = c.body
+    for m in _MEAS.finditer(body):
+        if m.group("nonmeas") and not m.group("both"):
+            continue
+        what = m.group("what")
+        if (
+            not what
+            and not _CRITERIA.search(body[m.end() : m.end() + 60])
+            and not re.match(r"\s*(?:per|by|according|as\s+defined|using)\b", body[m.end() :], re.I)
+            and not (m.group("meas") and "lesion" in m.group(0).lower())
+        ):
+            continue
+        if m.group("meas") and re.search(
+            r"\b(?:lab|biomarker|level|marker|antigen|psa|ca-?125)\b",
+            body[m.end() : m.end() + 15],
+            re.I,
+        ):
+            continue
+        if _NOT_REQUIRED.search(body[m.end() : m.end() + 60]) or _NOT_REQUIRED.search(
+            body[max(0, m.start() - 30) : m.start()]
+        ):
+            return []
+        s, e = c.start + m.start(), c.start + m.end()
+        pol = polarity(c, s, e)
+        if pol.drop or pol.permitted or conditional_subject(c, s, e):
+            continue
+        cm = _CRITERIA.search(body, m.start(), min(len(body), m.end() + 80))
+        crit = " ".join(cm.group("c").split()) if cm else None
+        if cm is not None:
+            e = max(e, c.start + cm.end())
+        while e > s and c.text[e - 1].isspace():
+            e -= 1
+        evaluable_ok = bool(m.group("both") or m.group("eval"))
+        return [
+            MeasurableDiseaseFact(
+                span=(s, e),
+                text=c.text[s:e],
+                negated=pol.negated,
+                exception=pol.exception,
+                criteria=crit,
+                evaluable_ok=evaluable_ok,
+            )
+        ]
+    return []

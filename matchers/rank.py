@@ -1,0 +1,164 @@
+"""Ranking: every trial of a :class:`TrialIndex` for one patient, best first.
+
+Order (a total order, so results are deterministic):
+
+1. ``eligible``/``possibly_eligible`` before ``ineligible``;
+2. score (strength of fit, rounded to 0.01 so that near-ties fall to the next keys), an
+   eligible trial's raised by :data:`ELIGIBLE_BONUS` — so eligible ranks above possibly
+   eligible at equal fit, while a disease-targeted possibly-eligible trial still ranks
+   above a generic eligible one;
+3. recruiting status — RECRUITING, NOT_YET_RECRUITING, ENROLLING_BY_INVITATION (and
+   AVAILABLE) before everything else;
+4. distance to the nearest open site (km, haversine; trials without located sites last);
+5. NCT ID.
+
+Status filter: by default only open trials (:data:`matchers.index.OPEN_STATUSES`) are
+ranked — closed, completed, unknown-status and status-less records stay in the index
+but are ranked out; ``include_closed=True`` ranks every trial; ``statuses`` ranks
+exactly those CT.gov statuses.
+
+Performance: the patient is normalized once by the caller; only the index's candidate
+trials (cancer-type codes intersecting the patient's lineage, plus generic trials) are
+evaluated, over trial-side data precomputed at index time; :class:`TrialMatch` models
+are materialized only for the returned page. Other trials are ineligible on cancer type
+and are evaluated lazily, only when the page reaches them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import date
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+
+from matchers.evaluate import Evaluation, evaluate_prepared, to_match
+from matchers.geo import nearest_site
+from matchers.index import OPEN_STATUSES, STATUS_ORDER, TrialIndex
+from matchers.models import SiteDistance, TrialMatch, Verdict
+from matchers.normalize import NormalizedPatient, normalize_patient
+from matchers.patient import PatientProfile
+
+if TYPE_CHECKING:
+    from ontologies import Ontology
+
+ELIGIBLE_BONUS = {Verdict.ELIGIBLE: 0.15, Verdict.POSSIBLY_ELIGIBLE: 0.0,
+                  Verdict.INELIGIBLE: 0.0}
+"""Added to an eligible trial's score for ordering: eligible and possibly eligible trials
+share one tier, so a disease-targeted trial with one open question ranks above a generic
+"any solid tumour" trial that happens to have none."""
+
+
+class MatchResults(BaseModel):
+    """A page of ranked trials. ``total`` is the number of trials ranked (after the
+    status filter), of which ``results`` holds the first ``limit``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    results: tuple[TrialMatch, ...]
+    total: int
+
+
+def _status_filter(
+    statuses: Iterable[str] | None, include_closed: bool
+) -> frozenset[str] | None:
+    if statuses is not None:
+        return frozenset(s.upper() for s in statuses)
+    if include_closed:
+        return None
+    return OPEN_STATUSES
+
+
+def rank_trials(
+    index: TrialIndex,
+    patient: NormalizedPatient,
+    ontology: Ontology,
+    today: date,
+    limit: int | None = 20,
+    statuses: Iterable[str] | None = None,
+    include_closed: bool = False,
+) -> MatchResults:
+    """Rank the index for ``patient`` (pure; the same call serves ``POST /v1/match``).
+
+    ``limit=None`` returns every ranked trial. Raises ``ValueError`` for a negative
+    ``limit``.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError("limit must be >= 0")
+    allowed = _status_filter(statuses, include_closed)
+    status_at = index.status_at
+    candidates = [i for i in index.candidates(patient)
+                  if allowed is None or status_at(i) in allowed]
+    total = index.count_statuses(allowed)
+
+    evaluations: list[tuple[Evaluation, int]] = [
+        (evaluate_prepared(index.prepared_at(i), patient, ontology, today, full=False), i)
+        for i in candidates
+    ]
+    located = patient.lat is not None and patient.lon is not None
+    distances: dict[int, SiteDistance | None] = {}
+
+    def distance(i: int) -> SiteDistance | None:
+        if not located:
+            return None
+        if i not in distances:
+            assert patient.lat is not None and patient.lon is not None
+            distances[i] = nearest_site(index.sites_at(i), patient.lat, patient.lon)
+        return distances[i]
+
+    def key(item: tuple[Evaluation, int]) -> tuple[int, float, int, float, str]:
+        ev, i = item
+        s = ev.prep.trial.summary
+        d = distance(i) if ev.verdict is not Verdict.INELIGIBLE else None
+        return (
+            1 if ev.verdict is Verdict.INELIGIBLE else 0,
+            -round(ev.score + ELIGIBLE_BONUS[ev.verdict], 2),
+            STATUS_ORDER.get((s.overall_status or "").upper(), 9),
+            d.distance_km if d is not None else math.inf,
+            s.nct_id,
+        )
+
+    evaluations.sort(key=key)
+    head = evaluations if limit is None else evaluations[:limit]
+    def complete(ev: Evaluation) -> Evaluation:
+        if not ev.partial:
+            return ev
+        return evaluate_prepared(ev.prep, patient, ontology, today)
+
+    results = [to_match(complete(ev), distance(i)) for ev, i in head]
+    remaining = None if limit is None else limit - len(results)
+    if total > len(candidates) and (remaining is None or remaining > 0):
+        cand_set = set(candidates)
+        others: list[int] = []
+        for i in index.display_order():
+            if i in cand_set or (allowed is not None and status_at(i) not in allowed):
+                continue
+            others.append(i)
+            if remaining is not None and len(others) >= remaining:
+                break
+        lazy = [(evaluate_prepared(index.prepared_at(i), patient, ontology, today,
+                                   skip_unfit=True), i)
+                for i in others]
+        lazy.sort(key=key)
+        results.extend(to_match(ev, distance(i)) for ev, i in lazy)
+    return MatchResults(results=tuple(results), total=total)
+
+
+def match_patient(
+    index: TrialIndex,
+    profile: PatientProfile,
+    ontology: Ontology,
+    today: date,
+    limit: int | None = 20,
+    statuses: Iterable[str] | None = None,
+    include_closed: bool = False,
+) -> MatchResults:
+    """``POST /v1/match`` in one call: normalize ``profile`` then :func:`rank_trials`.
+
+    Raises :class:`matchers.normalize.PatientProfileError` for an unresolvable cancer
+    type (HTTP 422), ``ValueError`` for a negative ``limit``.
+    """
+    patient = normalize_patient(profile, ontology)
+    return rank_trials(index, patient, ontology, today, limit=limit, statuses=statuses,
+                       include_closed=include_closed)

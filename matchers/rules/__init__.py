@@ -1,0 +1,239 @@
+"""Rule data of the eligibility parser: TOML files loaded through strict models.
+
+Vocabulary-like rules (heading words, negation cues, lab names and units, extent words,
+…) live as data in this directory, one file per concern; grammar (regular expressions
+over numbers and comparators) stays in code. Every file is validated by a pydantic
+model with ``extra="forbid"``, so a misspelt key fails loudly at load time with
+:class:`matchers.errors.RuleDataError` instead of silently dropping a rule.
+
+Use :func:`load_rules` (cached) to get a :class:`Rules` bundle.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from matchers.errors import RuleDataError
+
+RULES_DIR = Path(__file__).resolve().parent
+"""Directory holding the packaged rule files."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _nonempty_lower(values: tuple[str, ...]) -> tuple[str, ...]:
+    out = tuple(v.strip() for v in values)
+    if any(not v for v in out):
+        raise ValueError("empty phrase")
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# sections.toml
+# --------------------------------------------------------------------------------------
+
+
+class SectionRules(_Strict):
+    """Heading vocabulary of :mod:`matchers.sections` (``sections.toml``)."""
+
+    heading_qualifiers: tuple[str, ...]
+    inclusion_heads: tuple[str, ...]
+    exclusion_heads: tuple[str, ...]
+    old_format_headings: tuple[str, ...]
+    old_format_subheadings: tuple[str, ...]
+    exclusion_leadins: tuple[str, ...]
+    or_group_leadins: tuple[str, ...]
+    criterion_starters: tuple[str, ...]
+
+    _check = field_validator(
+        "heading_qualifiers",
+        "inclusion_heads",
+        "exclusion_heads",
+        "old_format_headings",
+        "old_format_subheadings",
+        "exclusion_leadins",
+        "or_group_leadins",
+        "criterion_starters",
+    )(_nonempty_lower)
+
+
+# --------------------------------------------------------------------------------------
+# context.toml
+# --------------------------------------------------------------------------------------
+
+ContextCategory = Literal[
+    "NEGATED_EXISTENCE",
+    "EXCLUDED",
+    "PERMITTED",
+    "EXCEPTION",
+    "CONDITIONAL",
+    "PSEUDO",
+    "TERMINATE",
+]
+
+
+class ContextRuleData(_Strict):
+    """One ConText cue: ``literal`` (matched on lower-cased tokens), ``category``,
+    ``direction`` (``FORWARD``, ``BACKWARD``, ``BIDIRECTIONAL``, ``TERMINATE``,
+    ``PSEUDO``) and an optional ``max_scope`` in tokens."""
+
+    literal: str = Field(min_length=1)
+    category: ContextCategory
+    direction: Literal["FORWARD", "BACKWARD", "BIDIRECTIONAL", "TERMINATE", "PSEUDO"]
+    max_scope: int | None = Field(default=None, ge=1, le=200)
+
+
+class ContextRules(_Strict):
+    """Negation/exception/permission cues (``context.toml``), fed to medspacy ConText
+    (or negspacy) and used by the rule-based scope logic of ``matchers.extract``."""
+
+    rules: tuple[ContextRuleData, ...] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------------------
+# labs.toml
+# --------------------------------------------------------------------------------------
+
+
+class LabDef(_Strict):
+    """A laboratory test: its id (``LabFact.lab``), surface names (regex fragments,
+    case-insensitive) and the kind of value it takes."""
+
+    id: str
+    names: tuple[str, ...] = Field(min_length=1)
+    kind: Literal["count", "hemoglobin", "clearance", "chemistry"]
+
+
+class LabRules(_Strict):
+    """Lab names and plausibility ranges (``labs.toml``)."""
+
+    labs: tuple[LabDef, ...] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------------------
+# performance.toml
+# --------------------------------------------------------------------------------------
+
+
+class KpsBand(_Strict):
+    """The ECOG grades compatible with one Karnofsky/Lansky value."""
+
+    kps: int = Field(ge=0, le=100)
+    ecog_min: int = Field(ge=0, le=5)
+    ecog_max: int = Field(ge=0, le=5)
+
+
+class PerformanceRules(_Strict):
+    """Performance-status scale names and the KPS→ECOG table (``performance.toml``)."""
+
+    ecog_names: tuple[str, ...]
+    kps_names: tuple[str, ...]
+    lansky_names: tuple[str, ...]
+    who_names: tuple[str, ...]
+    zubrod_names: tuple[str, ...]
+    generic_names: tuple[str, ...]
+    kps_to_ecog: tuple[KpsBand, ...] = Field(min_length=11, max_length=11)
+
+
+# --------------------------------------------------------------------------------------
+# extents.toml
+# --------------------------------------------------------------------------------------
+
+
+class ExtentRules(_Strict):
+    """Disease-extent phrases → ``DiseaseExtent`` values (``extents.toml``)."""
+
+    extents: dict[str, tuple[str, ...]]
+
+
+# --------------------------------------------------------------------------------------
+# therapy.toml
+# --------------------------------------------------------------------------------------
+
+
+class TherapyRules(_Strict):
+    """Prior-therapy cue words (``therapy.toml``): relation cues, setting words, generic
+    class phrases the ontology may lack, and words that mark a therapy mention as
+    *not* prior therapy (e.g. concomitant medication)."""
+
+    progressed_cues: tuple[str, ...]
+    intolerant_cues: tuple[str, ...]
+    naive_cues: tuple[str, ...]
+    received_cues: tuple[str, ...]
+    settings: dict[str, tuple[str, ...]]
+    generic_classes: dict[str, tuple[str, ...]]
+    not_prior_cues: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------------------
+# cancer.toml
+# --------------------------------------------------------------------------------------
+
+
+class CancerRules(_Strict):
+    """Generic cancer phrases (``cancer.toml``): solid tumour / any malignancy /
+    haematologic malignancy, and phrases that name a cancer but not the trial's target
+    (``other malignancy`` contexts)."""
+
+    any_solid_tumor: tuple[str, ...]
+    any_malignancy: tuple[str, ...]
+    any_hematologic: tuple[str, ...]
+    other_malignancy: tuple[str, ...]
+
+
+class Rules(_Strict):
+    """All rule files, validated."""
+
+    sections: SectionRules
+    context: ContextRules
+    labs: LabRules
+    performance: PerformanceRules
+    extents: ExtentRules
+    therapy: TherapyRules
+    cancer: CancerRules
+
+
+_FILES: dict[str, type[_Strict]] = {
+    "sections": SectionRules,
+    "context": ContextRules,
+    "labs": LabRules,
+    "performance": PerformanceRules,
+    "extents": ExtentRules,
+    "therapy": TherapyRules,
+    "cancer": CancerRules,
+}
+
+
+def _load_file(path: Path, model: type[_Strict]) -> _Strict:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RuleDataError(str(path), "file not found") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RuleDataError(str(path), str(exc)) from exc
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise RuleDataError(str(path), str(exc)) from exc
+
+
+def load_rules_from(directory: Path) -> Rules:
+    """Load and validate every rule file in ``directory``.
+
+    Raises :class:`matchers.errors.RuleDataError` naming the first bad file.
+    """
+    parts = {name: _load_file(directory / f"{name}.toml", model) for name, model in _FILES.items()}
+    return Rules.model_validate(parts)
+
+
+@lru_cache(maxsize=1)
+def load_rules() -> Rules:
+    """The packaged rules (cached; the files are read once per process)."""
+    return load_rules_from(RULES_DIR)

@@ -1,0 +1,146 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+The lifespan owns every long-lived client and builds one
+:class:`service.deps.ServiceState`:
+
+1. the ontology (``ontologies.load_ontology``; a data error stops start-up);
+2. the Redis client (``trial_cache.embedded.open_redis``: ``TRIALMATCH_REDIS_URL``, or
+   the embedded redis-server on ``TRIALMATCH_REDIS_DB_PATH``); unreachable Redis stops
+   start-up with a message naming it;
+3. the :class:`~trial_cache.store.TrialStore` and the batch queue (arq, same Redis);
+4. the in-memory index: a background task loads the store's published generation as
+   soon as the app starts (``/healthz`` answers meanwhile; ``/readyz`` says not ready),
+   then checks the ``{ns}:current`` pointer every ``TRIALMATCH_INDEX_REFRESH_S``
+   seconds (one GET) and swaps in a new snapshot when a sync/import publishes one.
+
+The spaCy pipeline is *not* loaded: requests never parse text. Syncs and imports run
+from the CLI (or a scheduled job), which builds the parser, and publish a generation
+the API then picks up.
+
+``create_app(settings, state=...)`` skips the lifespan's resource set-up and serves a
+prepared state (tests, benchmarks over a fixed index). Dependencies can also be
+swapped with ``app.dependency_overrides``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from service.batch import BatchQueue, arq_pool
+from service.deps import ServiceState
+from service.engine import IndexHolder
+from service.errors import install_error_handlers
+from service.middleware import AccessLogMiddleware
+from service.routes import router
+from service.schemas import AnswerPage
+from service.settings import Settings
+from service.ttl_cache import TTLCache
+from trial_cache.errors import TrialCacheError
+from trial_cache.store import TrialStore
+
+log = logging.getLogger("trialmatch.service")
+
+API_DESCRIPTION = """\
+Clinical-trial matching for cancer patients, over ClinicalTrials.gov (API v2) trials
+whose eligibility criteria were parsed into structured facts.
+
+* `POST /v1/match` ranks trials for a patient profile, criterion by criterion, with
+  reasons that quote the trial.
+* `GET /v1/trials` searches (condition, status, phase, type, distance, words);
+  `GET /v1/trials/{nct_id}` shows a trial's structured eligibility with spans.
+* `GET /v1/answer-page` serves a condition's top recruiting trials and expanded-access
+  programs; `GET /v1/conditions/resolve` maps words to an OncoTree node.
+* `POST /v1/batch` queues a cohort; `GET /v1/batch/{job_id}` returns its results.
+
+Errors are `{"error": code, "message": "..."}`; a 422 names the wrong field.
+Patient data is never logged, cached, or stored (batch jobs excepted: their cohort and
+results expire after `TRIALMATCH_BATCH_RESULT_TTL_S`).
+"""
+
+
+def new_answer_cache(settings: Settings) -> TTLCache[AnswerPage]:
+    return TTLCache(settings.answer_page_ttl_s, settings.answer_page_cache_size)
+
+
+async def _refresh_forever(state: ServiceState) -> None:
+    """Load the published index now, then poll the pointer every index_refresh_s."""
+    assert state.store is not None
+    interval = state.settings.index_refresh_s
+    while True:
+        try:
+            if await state.holder.refresh(state.store, state.ontology):
+                state.answer_cache.clear()
+            state.problems = []
+        except TrialCacheError as exc:
+            state.problems = [f"index refresh: {type(exc).__name__}: {exc}"]
+            log.warning("index refresh failed: %s", exc)
+        if interval <= 0 and state.holder.current is not None:
+            return
+        await asyncio.sleep(interval if interval > 0 else 5.0)
+
+
+def create_app(settings: Settings | None = None, *, state: ServiceState | None = None) -> FastAPI:
+    """The ASGI app.
+
+    ``settings`` defaults to ``Settings()`` (environment). With ``state``, the lifespan
+    uses it as is (no ontology load, no Redis, no background refresh).
+    """
+    settings = settings or (state.settings if state is not None else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state is not None:
+            app.state.trialmatch = state
+            yield
+            return
+        from ontologies import load_ontology
+        from trial_cache.embedded import open_redis
+
+        ontology = await asyncio.to_thread(load_ontology)
+        redis, close_redis = await open_redis(settings.cache)
+        namespace = settings.cache.redis_namespace
+        live = ServiceState(
+            settings=settings,
+            ontology=ontology,
+            holder=IndexHolder(),
+            answer_cache=new_answer_cache(settings),
+            redis=redis,
+            store=TrialStore(redis, namespace),
+            batch=BatchQueue(arq_pool(redis, namespace), namespace, settings.batch_result_ttl_s),
+        )
+        app.state.trialmatch = live
+        refresher = asyncio.create_task(_refresh_forever(live), name="trialmatch-index-refresh")
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+            await close_redis()
+
+    app = FastAPI(
+        title="trialmatch",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.add_middleware(AccessLogMiddleware)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type"],
+        )
+    install_error_handlers(app)
+    app.include_router(router)
+    if state is not None:
+        app.state.trialmatch = state  # also without a lifespan (httpx ASGITransport)
+    return app

