@@ -3,14 +3,18 @@
 Order (a total order, so results are deterministic):
 
 1. ``eligible``/``possibly_eligible`` before ``ineligible``;
-2. score (strength of fit, rounded to 0.01 so that near-ties fall to the next keys), an
+2. open before closed: a trial under :data:`matchers.index.OPEN_STATUSES` before any
+   other (matters only when closed trials are ranked too — ``include_closed`` or an
+   explicit ``statuses``): a closed trial cannot enrol the patient, however well it
+   fits, so it never displaces an open one of the same verdict tier;
+3. score (strength of fit, rounded to 0.01 so that near-ties fall to the next keys), an
    eligible trial's raised by :data:`ELIGIBLE_BONUS` — so eligible ranks above possibly
    eligible at equal fit, while a disease-targeted possibly-eligible trial still ranks
    above a generic eligible one;
-3. recruiting status — RECRUITING, NOT_YET_RECRUITING, ENROLLING_BY_INVITATION (and
-   AVAILABLE) before everything else;
-4. distance to the nearest open site (km, haversine; trials without located sites last);
-5. NCT ID.
+4. recruiting status — RECRUITING, NOT_YET_RECRUITING, ENROLLING_BY_INVITATION (and
+   AVAILABLE), then everything else (:data:`matchers.index.STATUS_ORDER`);
+5. distance to the nearest open site (km, haversine; trials without located sites last);
+6. NCT ID.
 
 Status filter: by default only open trials (:data:`matchers.index.OPEN_STATUSES`) are
 ranked — closed, completed, unknown-status and status-less records stay in the index
@@ -107,14 +111,16 @@ def rank_trials(
             distances[i] = nearest_site(index.sites_at(i), patient.lat, patient.lon)
         return distances[i]
 
-    def key(item: tuple[Evaluation, int]) -> tuple[int, float, int, float, str]:
+    def key(item: tuple[Evaluation, int]) -> tuple[int, int, float, int, float, str]:
         ev, i = item
         s = ev.prep.trial.summary
+        status = (s.overall_status or "").upper()
         d = distance(i) if ev.verdict is not Verdict.INELIGIBLE else None
         return (
             1 if ev.verdict is Verdict.INELIGIBLE else 0,
+            0 if status in OPEN_STATUSES else 1,
             -round(ev.score + ELIGIBLE_BONUS[ev.verdict], 2),
-            STATUS_ORDER.get((s.overall_status or "").upper(), 9),
+            STATUS_ORDER.get(status, 9),
             d.distance_km if d is not None else math.inf,
             s.nct_id,
         )

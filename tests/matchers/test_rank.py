@@ -69,6 +69,19 @@ def test_closed_trials_ranked_out_by_default(ontology: Any) -> None:
     assert [m.nct_id for m in only.results] == ["NCT00000040"]
 
 
+def test_open_trials_before_closed_ones_within_a_tier(ontology: Any) -> None:
+    # A closed trial cannot enrol the patient: with closed trials ranked too, the closed
+    # eligible NCT00000040 comes after every open eligible *and* possibly eligible trial
+    # (its eligible bonus would otherwise lift it above the possibly eligible one).
+    p = patient(ontology, **{**MESO_IB, "biomarkers": {}})
+    res = rank_trials(_index(ontology), p, ontology, TODAY, limit=None, include_closed=True)
+    ids = [m.nct_id for m in res.results]
+    assert ids[:4] == ["NCT00000010", "NCT00000011", "NCT00000020", "NCT00000040"]
+    closed = res.results[3]
+    assert closed.verdict is Verdict.ELIGIBLE and closed.score > res.results[2].score
+    assert res.results[2].verdict is Verdict.POSSIBLY_ELIGIBLE
+
+
 def test_limit_and_non_candidates(ontology: Any) -> None:
     p = patient(ontology, **MESO_IB)
     idx = _index(ontology)
