@@ -632,6 +632,10 @@ class PreparedCancerFact:
     ancestors: tuple[frozenset[str], ...]
     levels: tuple[int, ...]
     names: tuple[str, ...]
+    carcinoma_only: bool = False
+    """A generic mention that is the histology word alone ("Carcinoma", "metastatic
+    adenocarcinoma"): it enrols carcinomas, not every solid tumour (a mesothelioma, a
+    sarcoma or a melanoma is no carcinoma)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -715,7 +719,13 @@ def _prepare_cancer(
         anc.append(frozenset(tree.ancestors(code)) if node is not None else frozenset())
         levels.append(int(getattr(node, "level", 2)) if node is not None else 2)
         names.append(str(getattr(node, "name", code)) if node is not None else code)
-    return PreparedCancerFact(fact, source, crit, tuple(anc), tuple(levels), tuple(names))
+    carcinoma_only = (fact.any_solid_tumor or fact.any_malignancy) and bool(
+        _CARCINOMA_WORD.fullmatch(fact.text.strip()))
+    return PreparedCancerFact(fact, source, crit, tuple(anc), tuple(levels), tuple(names),
+                              carcinoma_only)
+
+
+_CARCINOMA_WORD = re.compile(r"(?:adeno)?carcinomas?", re.I)
 
 
 def prepare_trial(trial: IndexedTrial, ontology: Ontology) -> PreparedTrial:
@@ -1261,10 +1271,17 @@ def _match_level(pf: PreparedCancerFact, p: NormalizedPatient) -> tuple[int, flo
     if best[0] >= ANCESTOR:
         return best
     generic: tuple[int, float, str] | None = None
-    if f.any_malignancy:
+    if pf.carcinoma_only:
+        # "Carcinoma": a carcinoma fits, a non-epithelial cancer does not, and a cancer
+        # the ontology names as neither ("Small Cell Lung Cancer") is an open question.
+        if p.carcinoma is True:
+            generic = (GENERIC, 0.4, "carcinomas")
+        elif p.carcinoma is None:
+            generic = (SPECIFIC, 0.3, "carcinomas")
+    elif f.any_malignancy:
         generic = (GENERIC, 0.4, "any malignancy") if p.malignant else (SPECIFIC, 0.3,
                                                                          "any malignancy")
-    if f.any_solid_tumor and not p.hematologic:
+    if f.any_solid_tumor and not p.hematologic and not pf.carcinoma_only:
         generic = (GENERIC, 0.4, "solid tumours") if p.malignant else (SPECIFIC, 0.3,
                                                                         "solid tumours")
     if f.any_hematologic and p.hematologic:

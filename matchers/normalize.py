@@ -116,6 +116,11 @@ class NormalizedPatient(_Frozen):
     tissue: str | None = None
     hematologic: bool = False
     malignant: bool = True
+    carcinoma: bool | None = None
+    """True if the cancer is a carcinoma (an OncoTree name in its lineage says
+    carcinoma), False if it is named as a non-epithelial cancer (mesothelioma, sarcoma,
+    melanoma, lymphoma, …) or is haematologic or not malignant, None if neither (e.g.
+    "Small Cell Lung Cancer"). Decides trials whose only cancer word is "carcinoma"."""
     histology: str | None = None
     stage: str | None = None
     stage_group: str | None = None
@@ -700,6 +705,23 @@ def _normalize_conditions(
 # --------------------------------------------------------------------------------------
 
 
+_NON_EPITHELIAL = re.compile(
+    r"mesothelioma|sarcoma|melanoma|lymphoma|leuka?emia|myeloma|glioma|blastoma|"
+    r"fibromatosis|stromal tumou?r|germ cell|histiocyt", re.I)
+
+
+def _is_carcinoma(lineage: tuple[str, ...], tree: Any, *, hematologic: bool,
+                  malignant: bool) -> bool | None:
+    """Carcinoma or not, from the OncoTree names of the code and its ancestors (see
+    :attr:`NormalizedPatient.carcinoma`). "Carcinosarcoma" counts as a carcinoma."""
+    names = [str(getattr(tree.get(c), "name", "")) for c in lineage]
+    if any(re.search(r"carcinoma|non-small cell", n, re.I) for n in names):
+        return True
+    if hematologic or not malignant or any(_NON_EPITHELIAL.search(n) for n in names):
+        return False
+    return None
+
+
 def normalize_patient(profile: PatientProfile, ontology: Ontology) -> NormalizedPatient:
     """Resolve a validated profile against the ontology (pure; no I/O but the offline
     ZIP table).
@@ -722,6 +744,7 @@ def normalize_patient(profile: PatientProfile, ontology: Ontology) -> Normalized
     hematologic = bool(set(lineage) & HEMATOLOGIC_TISSUES)
     # Curated in the ontology: benign/intermediate codes (desmoid, …) and subtrees.
     malignant = tree.is_malignant(code)
+    carcinoma = _is_carcinoma(lineage, tree, hematologic=hematologic, malignant=malignant)
 
     histology: str | None = None
     if profile.histology:
@@ -781,6 +804,7 @@ def normalize_patient(profile: PatientProfile, ontology: Ontology) -> Normalized
         tissue=tissue,
         hematologic=hematologic,
         malignant=malignant,
+        carcinoma=carcinoma,
         histology=histology,
         stage=label,
         stage_group=group,

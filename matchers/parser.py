@@ -65,7 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PARSER_VERSION", "EligibilityParser"]
 
-PARSER_VERSION = "2025.11.3"
+PARSER_VERSION = "2025.11.4"
 """Version of the parsing rules; bump on any rule or code change that alters output.
 Part of the store's parsed-criteria key, so a new version re-parses on the next sync."""
 

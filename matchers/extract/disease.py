@@ -155,6 +155,7 @@ class _CancerRx:
     malignancy: re.Pattern[str]
     hematologic: re.Pattern[str]
     other: re.Pattern[str]
+    neighbours: frozenset[str]
 
 
 @compiled_per_rules
@@ -169,6 +170,7 @@ def _cancer_rx(rules: CancerRules) -> _CancerRx:
         malignancy=rx(rules.any_malignancy),
         hematologic=rx(rules.any_hematologic),
         other=rx(rules.other_malignancy),
+        neighbours=frozenset(w.lower() for w in rules.generic_neighbours),
     )
 
 
@@ -178,10 +180,23 @@ _GENERIC_QUAL = re.compile(
     r"proven|known|locally\s+advanced|progressive|measurable)\b[^.;]{0,30}$",
     re.I,
 )
+def _generic_neighbour(before: str, neighbours: frozenset[str]) -> bool:
+    """True if the word right before a generic cancer word keeps it generic: a word of
+    ``cancer.toml``'s ``generic_neighbours`` ("histologically confirmed cancer",
+    "diagnosis of a malignancy") or a stage numeral ("stage IV cancer"). Any other word
+    names a site or type the ontology did not resolve ("a periampullary cancer", "GI
+    cancer"); reading it as *any* cancer would offer the trial to every patient."""
+    m = re.search(r"([\w/+-]+)\W*$", before)
+    if m is None:
+        return True
+    word = m.group(1).lower()
+    return word in neighbours or bool(re.fullmatch(r"(?:i{1,3}|iv|[0-4])[abc]?", word))
+
+
 _NOT_DISEASE_AFTER = re.compile(
     r"[\s-]*(?:therapy|therapies|treatment|treatments|center|centre|institute|care|related|"
     r"directed|antigen|pain|screening|survivors?|registry|staging|surgery|drugs?|agents?|cells?|"
-    r"specific|free|predisposition|syndrome)",
+    r"specific|free|predisposition|syndrome|stage\b|grade\b|size\b|burden\b|board\b)",
     re.I,
 )
 
@@ -238,6 +253,8 @@ def extract_cancer_types(c: CriterionText, rules: Rules) -> list[CancerTypeFact]
                 before = c.norm[max(c.start, s - 45) : s]
                 if not _GENERIC_QUAL.search(before) or _OTHER_CTX.search(before):
                     continue
+                if not _generic_neighbour(before, rx.neighbours):
+                    continue  # "a periampullary cancer": an unresolved site, not "any"
                 if re.search(
                     r"\b(?:breast|lung|colon|prostate|ovarian|skin|cervical|bladder|gastric|thyroid)\s*$",
                     before,

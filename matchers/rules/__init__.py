@@ -186,6 +186,9 @@ class CancerRules(_Strict):
     any_malignancy: tuple[str, ...]
     any_hematologic: tuple[str, ...]
     other_malignancy: tuple[str, ...]
+    generic_neighbours: tuple[str, ...]
+    """Plain words (not regexes) that may stand right before a generic "cancer" /
+    "malignancy" and keep it generic; any other word there is an unresolved site."""
 
 
 class Rules(_Strict):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from matchers.evaluate import evaluate_trial
 from matchers.models import CriterionStatus, IndexedTrial, TrialMatch, Verdict
 from tests.matchers.test_evaluate_builders import (
@@ -209,6 +211,27 @@ def test_generic_word_qualified_by_haematologic_cancers(ontology: Any) -> None:
     ], conditions=("Select Relapsed/Refractory Lymphoid Malignancies",),
         condition_facts=(F("cancer_type", "Malignancies", any_malignancy=True),))
     assert evaluate(ontology, trial, MESO_IB).verdict is INELIGIBLE
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        (MESO_IB, INELIGIBLE),  # a mesothelioma is no carcinoma
+        (DESMOID, INELIGIBLE),
+        (BREAST_HER2_LOW, ELIGIBLE),  # Breast Invasive Ductal Carcinoma
+        (NSCLC_EGFR, ELIGIBLE),  # Lung Adenocarcinoma
+        (dict(cancer_type="SCLC", age=68, sex="female"), POSSIBLY),  # named as neither
+    ],
+)
+def test_generic_carcinoma_condition_enrols_carcinomas_only(
+    ontology: Any, who: dict[str, Any], expected: Verdict
+) -> None:
+    # NCT06475911 (hyponatraemia after major HPB surgery): conditions "Carcinoma" only.
+    trial = make_trial(ontology, [Inc("Age 18-80 years", F("age", "18-80 years",
+                                                            min_years=18, max_years=80))],
+                       conditions=("Carcinoma",),
+                       condition_facts=(F("cancer_type", "Carcinoma", any_solid_tumor=True),))
+    assert evaluate(ontology, trial, who).verdict is expected
 
 
 def test_cancer_named_only_in_a_criterion_of_a_non_cancer_study(ontology: Any) -> None:

@@ -67,6 +67,9 @@ def test_generic_cancer(parse_criterion: Callable[..., list[Any]], text: str, fl
         "Platelets >= 100,000/mcL",  # not mantle cell lymphoma
         "IGA score ≥3 (on the 0 to 4 IGA scale) at the screening and baseline visits",
         "No prior biologic therapy for NSCLC",  # the cancer is the therapy's setting, not negated
+        # NCT05994521: a site the ontology does not name; not "any cancer"
+        "Radiological diagnosis of a periampullary cancer that is precluded from upfront surgical resection of curative intent due to advanced tumor stage.",
+        "Prophylactic EUS-guided Gastroenterostomy in Advanced Periampullary Cancers",
     ],
 )
 def test_no_wrong_cancer_fact(parse_criterion: Callable[..., list[Any]], text: str) -> None:
