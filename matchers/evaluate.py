@@ -1812,6 +1812,18 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
             f"patient has had {p.systemic_lines_advanced} line(s) of systemic therapy for "
             "advanced disease.", f"Title: {prep.first_line_title}", (0, 0),
             "prior_therapy", "eligible after prior systemic therapy?", True))
+    hint_vals = [_biomarker_atom(f, p).value for f in prep.hints]
+    if (hint_vals and fit.status is not CriterionStatus.NOT_MET
+            and not any(v is True for v in hint_vals) and any(v is False for v in hint_vals)):
+        # The title/conditions target a biomarker status the patient lacks ("… NSCLC
+        # Harbouring EGFR Mutations" for an EGFR wild-type patient) while no criterion the
+        # parser reads states it ("PACC mutation"): never call such a trial eligible.
+        named = ", ".join(dict.fromkeys(_quote(f.text, 60) for f in prep.hints))
+        outcomes.append(Outcome(
+            None, CriterionKind.INCLUSION, CriterionStatus.UNKNOWN,
+            f"Trial's title/conditions target {named}; the patient's profile says otherwise.",
+            f"Conditions/title: {prep.trial.parsed.condition_text}", (0, 0), "biomarker",
+            "biomarker status the title targets?", True))
     if skip_unfit and fit.status is CriterionStatus.NOT_MET:
         # Not a trial for this cancer: the verdict is settled; list the criteria as not
         # evaluated (shared outcomes) instead of evaluating each one.
@@ -1871,8 +1883,7 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
                 targeted.add(o.category)
         biomarker = biomarker or o.biomarker_met
     hint_pen = 0.0
-    if prep.hints:
-        hint_vals = [_biomarker_atom(f, p).value for f in prep.hints]
+    if hint_vals:
         if any(v is True for v in hint_vals):
             biomarker = True
             targeted.add("biomarker")

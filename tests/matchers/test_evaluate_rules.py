@@ -395,6 +395,28 @@ def test_first_line_title_makes_a_pretreated_patient_only_possibly_eligible(
     assert evaluate(ontology, later, NSCLC_EGFR).verdict is ELIGIBLE
 
 
+def test_title_biomarker_the_patient_lacks_keeps_the_trial_possibly_eligible(
+        ontology: Any) -> None:
+    # NCT06062823: the EGFR requirement is worded "Presence of a PACC mutation", which no
+    # rule reads; the title says whom the trial is for.
+    title = "Study of EGFR TKI in Patients With Advanced NSCLC Harbouring EGFR Mutations"
+    trial = make_trial(
+        ontology,
+        [Inc("Histological or cytologically confirmed NSCLC.", NSCLC),
+         Inc("Presence of a PACC mutation (detected either in blood or tumour)")],
+        conditions=("NSCLC",), title=title,
+        condition_facts=(NSCLC, F("biomarker", "EGFR Mutations", marker="EGFR",
+                                  status="mutated")))
+    wild_type = dict(NSCLC_EGFR, prior_therapies=[], biomarkers={"EGFR": "wild-type"})
+    m = evaluate(ontology, trial, wild_type)
+    assert m.verdict is POSSIBLY
+    assert "biomarker status the title targets?" in m.questions
+    mutant = dict(NSCLC_EGFR, prior_therapies=[])
+    assert evaluate(ontology, trial, mutant).verdict is ELIGIBLE
+    unknown = dict(NSCLC_EGFR, prior_therapies=[], biomarkers={})
+    assert evaluate(ontology, trial, unknown).verdict is ELIGIBLE  # a hint, not a criterion
+
+
 def test_systemic_therapy_for_the_cancer_is_any_systemic_therapy(ontology: Any) -> None:
     # NCT02364999 (exclusion): "systemic therapy for NSCLC" -> class regimen_nsclc.
     text = ("Prior systemic therapy for NSCLC; prior neoadjuvant or adjuvant therapy is "
