@@ -680,6 +680,8 @@ class PreparedTrial:
     negative_cancer: tuple[PreparedCancerFact, ...]
     conditions_generic: bool
     conditions_specific: bool
+    conditions_non_cancer: bool = False
+    """Some entry of the conditions list names no cancer ("Trauma Injury")."""
     stage_order: tuple[str, ...] = field(default=())
     codes_heme: bool | None = None
     """True if every specific cancer code the trial enrols is haematologic, False if every
@@ -725,6 +727,8 @@ def _prepare_cancer(
                               carcinoma_only)
 
 
+_BARE_CANCER_WORD = re.compile(r"(?:cancers?|tumou?rs?|neoplasms?|malignanc(?:y|ies))", re.I)
+"""A generic cancer word with no qualifier at all ("Tumor" in a spine-surgery study)."""
 _CARCINOMA_WORD = re.compile(r"(?:adeno)?carcinomas?", re.I)
 
 
@@ -752,6 +756,17 @@ def prepare_trial(trial: IndexedTrial, ontology: Ontology) -> PreparedTrial:
                 positive.append(pf)
                 cond_generic |= f.any_solid_tumor or f.any_malignancy or f.any_hematologic
                 cond_specific |= bool(f.codes)
+    # Conditions list entries that name no cancer at all ("Degenerative Disc Disease",
+    # "Cardiovascular Diseases"): beside a bare "Tumor"/"Cancer" they say the study is not
+    # a cancer study in which any cancer patient fits.
+    cond_spans: list[tuple[int, int]] = []
+    pos = 0
+    for name in trial.summary.conditions:
+        cond_spans.append((pos, pos + len(name)))
+        pos += len(name) + 2  # "; " joins them in condition_text
+    covered = [any(lo <= f.span[0] < hi for f in parsed.conditions
+                   if isinstance(f, CancerTypeFact)) for lo, hi in cond_spans]
+    cond_non_cancer = bool(covered) and not all(covered)
     crits: list[PreparedCriterion] = []
     excl_cancer: list[tuple[PreparedCancerFact, bool]] = []
     pseudo_scope: str | None = None
@@ -875,6 +890,7 @@ def prepare_trial(trial: IndexedTrial, ontology: Ontology) -> PreparedTrial:
         positive_cancer=tuple(positive),
         negative_cancer=tuple(negative),
         conditions_generic=cond_generic,
+        conditions_non_cancer=cond_non_cancer,
         conditions_specific=cond_specific,
         stage_order=tuple(STAGE_ORDER),
         codes_heme=_codes_heme(positive, ontology),
@@ -1371,6 +1387,13 @@ def cancer_fit(prep: PreparedTrial, p: NormalizedPatient) -> CancerFit:
                 f"Trial's conditions are generic ({_quote(mention)}), but its inclusion "
                 f"criteria enrol only {narrowed[0]}; patient has {pname}.",
                 narrowed[1].text, narrowed[1].span, NONE)
+        if (pf is not None and pf.source == "condition" and prep.conditions_non_cancer
+                and not prep.conditions_specific and _BARE_CANCER_WORD.fullmatch(mention.strip())):
+            return CancerFit(
+                CriterionStatus.UNKNOWN, 0.3,
+                f"Trial names cancer only as {_quote(mention)} among non-cancer conditions "
+                f"({_quote('; '.join(prep.trial.summary.conditions), 120)}); whether it is "
+                f"a study for {pname} is unclear.", text, span, SPECIFIC)
         if prep.conditions_specific and not prep.conditions_generic and cond_best < SPECIFIC:
             return CancerFit(
                 CriterionStatus.UNKNOWN, 0.3,

@@ -234,6 +234,21 @@ def test_generic_carcinoma_condition_enrols_carcinomas_only(
     assert evaluate(ontology, trial, who).verdict is expected
 
 
+def test_bare_generic_condition_among_non_cancer_conditions_is_no_clear_fit(
+        ontology: Any) -> None:
+    # NCT05821920 (posterior pedicle screw system): "Tumor" beside spine conditions.
+    conditions = ("Degenerative Disc Disease", "Trauma Injury", "Tumor")
+    tumor = F("cancer_type", "Tumor", any_malignancy=True)
+    trial = make_trial(ontology, [Exc("Patients <18 years,", F("age", "<18 years",
+                                                               max_years=18))],
+                       conditions=conditions, condition_facts=(tumor,))
+    m = evaluate(ontology, trial, MESO_IB)
+    assert m.verdict is POSSIBLY and "cancer subtype?" in m.questions
+    # The same word as the whole conditions list is a generic cancer study.
+    alone = make_trial(ontology, [], conditions=("Tumor",), condition_facts=(tumor,))
+    assert evaluate(ontology, alone, MESO_IB).verdict is ELIGIBLE
+
+
 def test_cancer_named_only_in_a_criterion_of_a_non_cancer_study(ontology: Any) -> None:
     trial = make_trial(ontology, [
         Inc("Patients with a history of breast cancer treated with anthracyclines",
