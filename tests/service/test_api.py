@@ -64,9 +64,13 @@ def test_match_mesothelioma_ranks_mesothelioma_trials_first(client: TestClient) 
     assert body["total"] >= len(results) > 0
     assert body["generation"] == 7
     assert results[0]["nct_id"] in MESO_IDS
-    order = {"eligible": 0, "possibly_eligible": 1, "ineligible": 2}
-    keys = [(order[r["verdict"]], -round(r["score"], 2)) for r in results]
-    assert keys == sorted(keys)  # best first: verdict, then score
+    # Best first, as matchers.rank documents: eligible/possibly before ineligible, open
+    # before closed within a tier, then score (eligible +0.15 for ordering).
+    open_statuses = {"RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE"}
+    keys = [(r["verdict"] == "ineligible", r["overall_status"] not in open_statuses,
+             -round(r["score"] + (0.15 if r["verdict"] == "eligible" else 0.0), 2))
+            for r in results]
+    assert keys == sorted(keys)
     top = results[0]
     assert 0.0 <= top["score"] <= 1.0
     assert {"nct_id", "title", "overall_status", "verdict", "score", "criteria", "questions",
