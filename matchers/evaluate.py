@@ -109,6 +109,7 @@ from matchers.models import (
     StageFact,
     TrialMatch,
     Verdict,
+    condition_spans,
 )
 from matchers.normalize import NormalizedPatient, NormalizedTherapy, count_lines
 
@@ -727,8 +728,6 @@ def _prepare_cancer(
                               carcinoma_only)
 
 
-_BARE_CANCER_WORD = re.compile(r"(?:cancers?|tumou?rs?|neoplasms?|malignanc(?:y|ies))", re.I)
-"""A generic cancer word with no qualifier at all ("Tumor" in a spine-surgery study)."""
 _CARCINOMA_WORD = re.compile(r"(?:adeno)?carcinomas?", re.I)
 
 
@@ -759,11 +758,10 @@ def prepare_trial(trial: IndexedTrial, ontology: Ontology) -> PreparedTrial:
     # Conditions list entries that name no cancer at all ("Degenerative Disc Disease",
     # "Cardiovascular Diseases"): beside a bare "Tumor"/"Cancer" they say the study is not
     # a cancer study in which any cancer patient fits.
-    cond_spans: list[tuple[int, int]] = []
-    pos = 0
-    for name in trial.summary.conditions:
-        cond_spans.append((pos, pos + len(name)))
-        pos += len(name) + 2  # "; " joins them in condition_text
+    try:
+        cond_spans = condition_spans(trial.summary.conditions, parsed.condition_text)
+    except ValueError:  # a ParsedTrial that did not record its conditions text
+        cond_spans = []
     covered = [any(lo <= f.span[0] < hi for f in parsed.conditions
                    if isinstance(f, CancerTypeFact)) for lo, hi in cond_spans]
     cond_non_cancer = bool(covered) and not all(covered)
@@ -1000,6 +998,10 @@ def _line_hint(title: str, official: str | None) -> str | None:
 
 _BARE_GENERIC = frozenset({"cancer", "cancers", "carcinoma", "carcinomas", "tumor", "tumors",
                             "tumour", "tumours"})
+_BARE_CANCER_WORDS = (_BARE_GENERIC - {"carcinoma", "carcinomas"}) | {
+    "neoplasm", "neoplasms", "malignancy", "malignancies"}
+"""A generic cancer word with no qualifier at all ("Tumor" in a spine-surgery study);
+a bare "Carcinoma" is handled by :attr:`PreparedCancerFact.carcinoma_only`."""
 
 
 def _generic_conditions_narrowed(
@@ -1294,12 +1296,13 @@ def _match_level(pf: PreparedCancerFact, p: NormalizedPatient) -> tuple[int, flo
             generic = (GENERIC, 0.4, "carcinomas")
         elif p.carcinoma is None:
             generic = (SPECIFIC, 0.3, "carcinomas")
-    elif f.any_malignancy:
-        generic = (GENERIC, 0.4, "any malignancy") if p.malignant else (SPECIFIC, 0.3,
-                                                                         "any malignancy")
-    if f.any_solid_tumor and not p.hematologic and not pf.carcinoma_only:
-        generic = (GENERIC, 0.4, "solid tumours") if p.malignant else (SPECIFIC, 0.3,
-                                                                        "solid tumours")
+    else:
+        if f.any_malignancy:
+            generic = (GENERIC, 0.4, "any malignancy") if p.malignant else (
+                SPECIFIC, 0.3, "any malignancy")
+        if f.any_solid_tumor and not p.hematologic:
+            generic = (GENERIC, 0.4, "solid tumours") if p.malignant else (
+                SPECIFIC, 0.3, "solid tumours")
     if f.any_hematologic and p.hematologic:
         generic = (GENERIC, 0.4, "haematologic malignancies")
     if generic and generic[0] > best[0]:
@@ -1388,7 +1391,8 @@ def cancer_fit(prep: PreparedTrial, p: NormalizedPatient) -> CancerFit:
                 f"criteria enrol only {narrowed[0]}; patient has {pname}.",
                 narrowed[1].text, narrowed[1].span, NONE)
         if (pf is not None and pf.source == "condition" and prep.conditions_non_cancer
-                and not prep.conditions_specific and _BARE_CANCER_WORD.fullmatch(mention.strip())):
+                and not prep.conditions_specific
+                and mention.strip().lower() in _BARE_CANCER_WORDS):
             return CancerFit(
                 CriterionStatus.UNKNOWN, 0.3,
                 f"Trial names cancer only as {_quote(mention)} among non-cancer conditions "
@@ -1835,8 +1839,17 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
             f"patient has had {p.systemic_lines_advanced} line(s) of systemic therapy for "
             "advanced disease.", f"Title: {prep.first_line_title}", (0, 0),
             "prior_therapy", "eligible after prior systemic therapy?", True))
+    if skip_unfit and fit.status is CriterionStatus.NOT_MET:
+        # Not a trial for this cancer: the verdict is settled; list the criteria as not
+        # evaluated (shared outcomes) instead of evaluating each one.
+        if not prep.skip_results:
+            prep.skip_results.append(tuple(_skipped(pc).result() for pc in prep.criteria))
+        return Evaluation(prep, Verdict.INELIGIBLE, _ineligible_score(0.0), outcomes,
+                          _ineligible_terms(0.0), [], tail=prep.skip_results[0])
+    trial_met = fit.status is CriterionStatus.MET
+    trial_open = trial_met or (fit.status is CriterionStatus.UNKNOWN)
     hint_vals = [_biomarker_atom(f, p).value for f in prep.hints]
-    if (hint_vals and fit.status is not CriterionStatus.NOT_MET
+    if (hint_vals and trial_open
             and not any(v is True for v in hint_vals) and any(v is False for v in hint_vals)):
         # The title/conditions target a biomarker status the patient lacks ("… NSCLC
         # Harbouring EGFR Mutations" for an EGFR wild-type patient) while no criterion the
@@ -1847,15 +1860,6 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
             f"Trial's title/conditions target {named}; the patient's profile says otherwise.",
             f"Conditions/title: {prep.trial.parsed.condition_text}", (0, 0), "biomarker",
             "biomarker status the title targets?", True))
-    if skip_unfit and fit.status is CriterionStatus.NOT_MET:
-        # Not a trial for this cancer: the verdict is settled; list the criteria as not
-        # evaluated (shared outcomes) instead of evaluating each one.
-        if not prep.skip_results:
-            prep.skip_results.append(tuple(_skipped(pc).result() for pc in prep.criteria))
-        return Evaluation(prep, Verdict.INELIGIBLE, _ineligible_score(0.0), outcomes,
-                          _ineligible_terms(0.0), [], tail=prep.skip_results[0])
-    trial_met = fit.status is CriterionStatus.MET
-    trial_open = trial_met or (fit.status is CriterionStatus.UNKNOWN)
     if not full and any(o.status is CriterionStatus.NOT_MET for o in outcomes):
         return Evaluation(prep, Verdict.INELIGIBLE, _ineligible_score(fit.specificity),
                           outcomes, _ineligible_terms(fit.specificity), [], partial=True)

@@ -24,6 +24,7 @@ Conventions
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -320,6 +321,21 @@ def requires_presence(kind: CriterionKind, fact: FactBase) -> bool:
     prior platinum).
     """
     return (kind is CriterionKind.INCLUSION) != fact.negated
+
+
+def condition_spans(conditions: Sequence[str], condition_text: str) -> list[tuple[int, int]]:
+    """Spans of the non-empty, stripped ``conditions`` entries in ``condition_text``
+    (:attr:`ParsedTrial.condition_text`: the entries joined by ``"; "``, then the title),
+    in order. Raises ``ValueError`` if an entry is not in the text."""
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    for part in (c.strip() for c in conditions):
+        if not part:
+            continue
+        start = condition_text.index(part, pos)
+        pos = start + len(part)
+        spans.append((start, pos))
+    return spans
 
 
 class ParsedTrial(_Frozen):

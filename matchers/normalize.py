@@ -40,6 +40,7 @@ from matchers.patient import PatientProfile, PriorTherapy
 
 if TYPE_CHECKING:
     from ontologies import Ontology
+    from ontologies.cancer_types import CancerTypeTree
 
 class PatientProfileError(MatcherError):
     """A patient profile field cannot be interpreted.
@@ -705,17 +706,18 @@ def _normalize_conditions(
 # --------------------------------------------------------------------------------------
 
 
+_CARCINOMA_NAME = re.compile(r"carcinoma|non-small cell", re.I)
 _NON_EPITHELIAL = re.compile(
     r"mesothelioma|sarcoma|melanoma|lymphoma|leuka?emia|myeloma|glioma|blastoma|"
     r"fibromatosis|stromal tumou?r|germ cell|histiocyt", re.I)
 
 
-def _is_carcinoma(lineage: tuple[str, ...], tree: Any, *, hematologic: bool,
+def _is_carcinoma(lineage: tuple[str, ...], tree: CancerTypeTree, *, hematologic: bool,
                   malignant: bool) -> bool | None:
     """Carcinoma or not, from the OncoTree names of the code and its ancestors (see
     :attr:`NormalizedPatient.carcinoma`). "Carcinosarcoma" counts as a carcinoma."""
     names = [str(getattr(tree.get(c), "name", "")) for c in lineage]
-    if any(re.search(r"carcinoma|non-small cell", n, re.I) for n in names):
+    if any(_CARCINOMA_NAME.search(n) for n in names):
         return True
     if hematologic or not malignant or any(_NON_EPITHELIAL.search(n) for n in names):
         return False

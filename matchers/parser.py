@@ -46,6 +46,7 @@ from matchers.models import (
     ParsedTrial,
     SexFact,
     TrialSummary,
+    condition_spans,
 )
 from matchers.pipeline import (
     CRITERIA_KEY,
@@ -200,11 +201,7 @@ class EligibilityParser:
         doc = self._terms(self._nlp.make_doc(norm))
         terms: list[Term] = list(doc.user_data.get(TERMS_KEY, []))
         facts: list[Fact] = []
-        pos = 0
-        for part in parts:
-            start = cond_text.index(part, pos)
-            end = start + len(part)
-            pos = end
+        for start, end in condition_spans(parts, cond_text):
             c = CriterionText(
                 text=cond_text,
                 norm=norm,

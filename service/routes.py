@@ -110,7 +110,7 @@ async def match(
     eligible and possibly eligible trials share one tier ordered by score (eligible ones
     get a bonus, ``matchers.rank.ELIGIBLE_BONUS``), then status and distance; ineligible
     trials come last. When closed trials are requested too (``include_closed``,
-    ``status``), open trials come before closed ones within each tier.
+    ``statuses``), open trials come before closed ones within each tier.
 
     Each result has a ``verdict`` (eligible / possibly_eligible / ineligible), a
     ``score`` in [0, 1], every criterion with its status, reason and ``span`` (character

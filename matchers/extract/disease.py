@@ -180,6 +180,9 @@ _GENERIC_QUAL = re.compile(
     r"proven|known|locally\s+advanced|progressive|measurable)\b[^.;]{0,30}$",
     re.I,
 )
+_STAGE_NUMERAL = re.compile(r"(?:i{1,3}|iv|[0-4])[abc]?")
+
+
 def _generic_neighbour(before: str, neighbours: frozenset[str]) -> bool:
     """True if the word right before a generic cancer word keeps it generic: a word of
     ``cancer.toml``'s ``generic_neighbours`` ("histologically confirmed cancer",
@@ -190,7 +193,7 @@ def _generic_neighbour(before: str, neighbours: frozenset[str]) -> bool:
     if m is None:
         return True
     word = m.group(1).lower()
-    return word in neighbours or bool(re.fullmatch(r"(?:i{1,3}|iv|[0-4])[abc]?", word))
+    return word in neighbours or _STAGE_NUMERAL.fullmatch(word) is not None
 
 
 _NOT_DISEASE_AFTER = re.compile(

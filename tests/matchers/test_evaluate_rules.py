@@ -239,9 +239,7 @@ def test_bare_generic_condition_among_non_cancer_conditions_is_no_clear_fit(
     # NCT05821920 (posterior pedicle screw system): "Tumor" beside spine conditions.
     conditions = ("Degenerative Disc Disease", "Trauma Injury", "Tumor")
     tumor = F("cancer_type", "Tumor", any_malignancy=True)
-    trial = make_trial(ontology, [Exc("Patients <18 years,", F("age", "<18 years",
-                                                               max_years=18))],
-                       conditions=conditions, condition_facts=(tumor,))
+    trial = make_trial(ontology, [], conditions=conditions, condition_facts=(tumor,))
     m = evaluate(ontology, trial, MESO_IB)
     assert m.verdict is POSSIBLY and "cancer subtype?" in m.questions
     # The same word as the whole conditions list is a generic cancer study.

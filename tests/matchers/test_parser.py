@@ -217,3 +217,12 @@ def test_unknown_spacy_model_is_an_error(ontology: Any) -> None:
 
     with pytest.raises(PipelineError):
         build_nlp(ontology, MatcherSettings(spacy_model="en_core_sci_not_installed"))
+
+
+def test_condition_spans_strip_and_skip_blank_entries() -> None:
+    from matchers.models import condition_spans
+
+    text = "Tumor; Trauma Injury; A Safety Study"
+    assert condition_spans([" Tumor ", "", "Trauma Injury"], text) == [(0, 5), (7, 20)]
+    with pytest.raises(ValueError):
+        condition_spans(["Sarcoma"], text)

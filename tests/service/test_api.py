@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from matchers.index import OPEN_STATUSES
+from matchers.models import Verdict
+from matchers.rank import ELIGIBLE_BONUS
 from service.deps import ServiceState, get_today
 from service.schemas import HER2_LOW_PATIENT, MESOTHELIOMA_PATIENT
 
@@ -65,10 +68,9 @@ def test_match_mesothelioma_ranks_mesothelioma_trials_first(client: TestClient) 
     assert body["generation"] == 7
     assert results[0]["nct_id"] in MESO_IDS
     # Best first, as matchers.rank documents: eligible/possibly before ineligible, open
-    # before closed within a tier, then score (eligible +0.15 for ordering).
-    open_statuses = {"RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE"}
-    keys = [(r["verdict"] == "ineligible", r["overall_status"] not in open_statuses,
-             -round(r["score"] + (0.15 if r["verdict"] == "eligible" else 0.0), 2))
+    # before closed within a tier, then score plus the eligible ordering bonus.
+    keys = [(r["verdict"] == "ineligible", r["overall_status"] not in OPEN_STATUSES,
+             -round(r["score"] + ELIGIBLE_BONUS[Verdict(r["verdict"])], 2))
             for r in results]
     assert keys == sorted(keys)
     top = results[0]
