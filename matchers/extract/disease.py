@@ -257,13 +257,7 @@ def extract_cancer_types(c: CriterionText, rules: Rules) -> list[CancerTypeFact]
                 if not _GENERIC_QUAL.search(before) or _OTHER_CTX.search(before):
                     continue
                 if not _generic_neighbour(before, rx.neighbours):
-                    continue  # "a periampullary cancer": an unresolved site, not "any"
-                if re.search(
-                    r"\b(?:breast|lung|colon|prostate|ovarian|skin|cervical|bladder|gastric|thyroid)\s*$",
-                    before,
-                    re.I,
-                ):
-                    continue
+                    continue  # "a periampullary cancer", "skin cancer": a site, not "any"
             keep, neg, exc = _keep(c, s, e)
             if not keep or (neg and not _direct_negation(c, s)):
                 continue
