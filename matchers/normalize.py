@@ -767,7 +767,7 @@ def normalize_patient(profile: PatientProfile, ontology: Ontology) -> Normalized
 
     markers, her2, hr, tps, cps = _normalize_biomarkers(profile.biomarkers, ontology)
 
-    therapies = tuple(_resolve_therapy(t, ontology) for t in profile.prior_therapies)
+    therapies = tuple(_resolve_therapy(t, ontology) for t in profile.prior_therapies or ())
     drugs: set[str] = set()
     classes: set[str] = set()
     for t in therapies:

@@ -32,7 +32,9 @@ class MatcherSettings(BaseSettings):
       uninterpreted tail criterion) to bound the work per trial.
     """
 
-    model_config = SettingsConfigDict(env_prefix="TRIALMATCH_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TRIALMATCH_", env_file=".env", extra="ignore", frozen=True
+    )
 
     spacy_model: str | None = Field(
         default=None, description="Installed trained spaCy pipeline to start from."

@@ -80,7 +80,9 @@ class TrialCacheSettings(BaseSettings):
     Units are in the field names (``_s`` seconds, ``_per_minute``, ``_days``).
     """
 
-    model_config = SettingsConfigDict(env_prefix="TRIALMATCH_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TRIALMATCH_", env_file=".env", extra="ignore", frozen=True
+    )
 
     # --- ClinicalTrials.gov API v2 ------------------------------------------------------
     ctgov_base_url: str = "https://clinicaltrials.gov/api/v2"
