@@ -104,6 +104,10 @@ def _project(old: Any, new: Any) -> Any:
     return new
 
 
+def _by_span(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(facts, key=lambda f: (f["span"], f["category"]))
+
+
 def compare(before: Mapping[str, Any], after: Mapping[str, Any], examples: int = 8) -> None:
     # ---- matching ------------------------------------------------------------------
     print("== matching: verdict changes over the whole index (closed trials included)")
@@ -146,6 +150,7 @@ def compare(before: Mapping[str, Any], after: Mapping[str, Any], examples: int =
             continue
         changed = False
         for (kb, fb), (ka, fa) in zip(crits_b, crits_a, strict=True):
+            fb, fa = _by_span(fb), _by_span(fa)
             if kb != ka:
                 kinds += 1
                 changed = True

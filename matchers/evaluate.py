@@ -80,7 +80,6 @@ many criteria ask it: every cancer-type unknown is one question) and per ``not_m
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -94,6 +93,7 @@ from matchers.models import (
     ConditionFact,
     CriterionKind,
     CriterionResult,
+    CriterionRole,
     CriterionStatus,
     Fact,
     FactCategory,
@@ -109,9 +109,9 @@ from matchers.models import (
     StageFact,
     TrialMatch,
     Verdict,
-    condition_spans,
 )
 from matchers.normalize import NormalizedPatient, NormalizedTherapy, count_lines
+from matchers.shape import setting_family
 
 if TYPE_CHECKING:
     from ontologies import Ontology
@@ -146,13 +146,6 @@ _HER2_BY_STATUS: dict[str, frozenset[str]] = {
     "zero": frozenset({"zero"}),
     "expressed": frozenset({"low", "positive"}),
 }
-
-_HISTORY_OF_OTHER_CANCER = re.compile(
-    r"\b(other|another|prior|previous|second|secondary|history of|concurrent|concomitant"
-    r"|additional|synchronous|metachronous|past|within \d+ years|active malignan)",
-    re.I,
-)
-
 
 # --------------------------------------------------------------------------------------
 # Atoms
@@ -430,16 +423,6 @@ def _biomarker_atom(f: BiomarkerFact, p: NormalizedPatient) -> Atom:
 # ---- prior therapy ------------------------------------------------------------------
 
 
-_EARLY_WORDS = ("adjuvant", "neoadjuvant", "perioperative", "curative", "early")
-
-
-def _fact_setting_family(setting: str | None) -> str | None:
-    if not setting:
-        return None
-    s = setting.lower()
-    if any(w in s for w in _EARLY_WORDS):
-        return "early"
-    return "advanced"
 
 
 def _therapy_label(f: PriorTherapyFact) -> str:
@@ -454,7 +437,7 @@ def _prior_therapy_atom(f: PriorTherapyFact, p: NormalizedPatient) -> Atom:
     classes = {"systemic" if c.startswith("regimen_") else c for c in f.classes}
     drugs = {d.lower() for d in f.drugs}
     label = _therapy_label(f)
-    fam = _fact_setting_family(f.setting)
+    fam = setting_family(f.setting)
 
     def matches(t: NormalizedTherapy) -> Tri:
         if classes or drugs:
@@ -633,47 +616,28 @@ class PreparedCancerFact:
     ancestors: tuple[frozenset[str], ...]
     levels: tuple[int, ...]
     names: tuple[str, ...]
-    carcinoma_only: bool = False
-    """A generic mention that is the histology word alone ("Carcinoma", "metastatic
-    adenocarcinoma"): it enrols carcinomas, not every solid tumour (a mesothelioma, a
-    sarcoma or a melanoma is no carcinoma)."""
 
 
 @dataclass(frozen=True, slots=True)
 class PreparedCriterion:
-    """A criterion with facts grouped by category (spans sorted) and cohort info."""
+    """A criterion with facts grouped by category (spans sorted), as parsed."""
 
     criterion: ParsedCriterion
     groups: tuple[tuple[str, tuple[Fact, ...]], ...]
     cancer: tuple[PreparedCancerFact, ...]
-    history_like: bool
     static: Outcome | None = None
-    """The outcome when it cannot depend on the patient (no facts, only lab facts, or
-    only mentions of other malignancies): computed once, shared, never mutated."""
-    permission: tuple[tuple[int, int], ...] = ()
-    """Spans of sentences granting a permission ("… are eligible if …", "… is allowed"):
-    a permission cannot exclude a patient it does not concern, so a ``not_met`` resting
-    only on facts inside them is ``met``."""
-    washout: bool = False
-    """The criterion is a time window ("within 4 weeks", "for at least 2 weeks"): prior
-    therapies it names are a timing matter, not a contradiction."""
-    cohort_scoped: str | None = None
-    """The phase/cohort/part the criterion is restricted to ("Key exclusion criteria for
-    the phase III only:"): failing it leaves the other cohorts open (unknown, not
-    not_met)."""
+    """The outcome when it cannot depend on the patient (no facts, a procedural item, only
+    lab facts, or only mentions of other malignancies): computed once, shared, never
+    mutated."""
     skip: list[Outcome] = field(default_factory=list)
     """Lazily built, shared outcome used when the trial is not for the patient's cancer
     type at all (the criterion is then not evaluated)."""
-    at_least_two: frozenset[int] = frozenset()
-    """Spans' starts of prior-therapy facts preceded by "more than one" / "two or more"
-    (the text counts agents of the class, which the fact does not carry)."""
-    biomarker_joins: tuple[str, ...] = ()
-    """Connectors between the positive biomarker facts (:func:`_biomarker_joins`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class PreparedTrial:
-    """Everything trial-side the evaluator needs, computed once at index time."""
+    """Everything trial-side the evaluator needs, computed once at index time from the
+    parse output and the ontology (no criterion text is read here)."""
 
     trial: IndexedTrial
     criteria: tuple[PreparedCriterion, ...]
@@ -722,20 +686,14 @@ def _prepare_cancer(
         anc.append(frozenset(tree.ancestors(code)) if node is not None else frozenset())
         levels.append(int(getattr(node, "level", 2)) if node is not None else 2)
         names.append(str(getattr(node, "name", code)) if node is not None else code)
-    carcinoma_only = (fact.any_solid_tumor or fact.any_malignancy) and bool(
-        _CARCINOMA_WORD.fullmatch(fact.text.strip()))
-    return PreparedCancerFact(fact, source, crit, tuple(anc), tuple(levels), tuple(names),
-                              carcinoma_only)
-
-
-_CARCINOMA_WORD = re.compile(r"(?:adeno)?carcinomas?", re.I)
+    return PreparedCancerFact(fact, source, crit, tuple(anc), tuple(levels), tuple(names))
 
 
 def prepare_trial(trial: IndexedTrial, ontology: Ontology) -> PreparedTrial:
     """Precompute the trial side of evaluation (fact grouping, cancer-type ancestry).
 
-    Called by :func:`matchers.index.index_trial`-time code; :func:`evaluate_trial`
-    calls it itself when not given one.
+    Called by :class:`matchers.index.TrialIndex`; :func:`evaluate_trial` calls it itself
+    when not given one. Reads only the parse output and the ontology.
     """
     from ontologies.stage import STAGE_ORDER
 
@@ -746,8 +704,6 @@ def prepare_trial(trial: IndexedTrial, ontology: Ontology) -> PreparedTrial:
     cond_specific = False
     for f in parsed.conditions:
         if isinstance(f, CancerTypeFact):
-            if _site_only(f, ontology):
-                continue
             pf = _prepare_cancer(f, "condition", None, ontology)
             if f.negated:
                 negative.append(pf)
@@ -755,116 +711,25 @@ def prepare_trial(trial: IndexedTrial, ontology: Ontology) -> PreparedTrial:
                 positive.append(pf)
                 cond_generic |= f.any_solid_tumor or f.any_malignancy or f.any_hematologic
                 cond_specific |= bool(f.codes)
-    # Conditions list entries that name no cancer at all ("Degenerative Disc Disease",
-    # "Cardiovascular Diseases"): beside a bare "Tumor"/"Cancer" they say the study is not
-    # a cancer study in which any cancer patient fits.
-    try:
-        cond_spans = condition_spans(trial.summary.conditions, parsed.condition_text)
-    except ValueError:  # a ParsedTrial that did not record its conditions text
-        cond_spans = []
-    covered = [any(lo <= f.span[0] < hi for f in parsed.conditions
-                   if isinstance(f, CancerTypeFact)) for lo, hi in cond_spans]
-    cond_non_cancer = bool(covered) and not all(covered)
     crits: list[PreparedCriterion] = []
-    excl_cancer: list[tuple[PreparedCancerFact, bool]] = []
-    pseudo_scope: str | None = None
-    last_heading: str | None = None
-    sectioned = [_section_kind(c) for c in parsed.criteria]
-    no_exclusions = not any(c.kind is CriterionKind.EXCLUSION for c in sectioned)
-    excl_mode = False
-    for c in sectioned:
-        if no_exclusions and not c.facts and _EXCLUSION_LEADIN.search(c.text):
-            # "Exclusion Criteria (will be excluded if subjects meet one or more of the
-            # following" left among the items: what follows is the exclusion list.
-            excl_mode = True
-        elif no_exclusions and not c.facts and re.search(r"inclusion criteria", c.text, re.I):
-            excl_mode = False
-        if no_exclusions and (excl_mode or _exclusion_worded(c)):
-            # A list with no exclusion section whose item is phrased as an exclusion
-            # ("Subjects with known … brain metastases, unless treated …; … are not
-            # eligible"): the item excludes, it does not require.
-            c = c.model_copy(update={"kind": CriterionKind.EXCLUSION})
-        if c.heading != last_heading:
-            pseudo_scope, last_heading = None, c.heading
-        if not c.facts and c.text.rstrip().endswith(":"):
-            # A sub-heading listed as a criterion ("Key exclusion criteria for the phase
-            # III only:"): it scopes the criteria that follow it.
-            pseudo_scope = c.text.strip() if _cohort_scope(c.text) else None
+    excl_cancer: list[PreparedCancerFact] = []
+    for c in parsed.criteria:
         groups: dict[str, list[Fact]] = {}
         cancer: list[PreparedCancerFact] = []
-        history_like = bool(_HISTORY_OF_OTHER_CANCER.search(c.text))
-        cancer_spans = [f.span for f in c.facts if isinstance(f, CancerTypeFact)]
-        # A histology/biomarker/stage fact beside (not inside) the cancer mention narrows
-        # it ("squamous cell histology NSCLC"); "adenocarcinoma of the breast" does not.
-        # A list of several cancer types is a list of excluded types, qualified or not.
-        qualified = len({f.codes for f in c.facts if isinstance(f, CancerTypeFact)}) == 1 \
-            and any(f.category in ("histology", "biomarker", "stage") and not any(
-                lo < f.span[1] and f.span[0] < hi for lo, hi in cancer_spans)
-                for f in c.facts)
-        at_least_two: set[int] = set()
-        no_need = _NO_NEED.search(c.text)
-        no_need_at = (c.span[0] + no_need.start(), c.span[0] + _clause_end(
-            c.text, no_need.end())) if no_need else None
-        for f in sorted(c.facts, key=lambda x: x.span):
-            if no_need_at is not None and no_need_at[0] <= f.span[0] < no_need_at[1]:
-                continue  # "do not need to have measurable disease": no requirement
+        for f in c.facts:
             if isinstance(f, CancerTypeFact):
-                if _in_recist_name(c, f) or _site_only(f, ontology):
-                    continue  # "Response Evaluation Criteria in Solid Tumors" is no scope
                 present = (c.kind is CriterionKind.INCLUSION) != f.negated
-                if c.kind is CriterionKind.EXCLUSION and history_like and not f.negated:
-                    continue
-                src = "inclusion" if present else "exclusion"
-                pf = _prepare_cancer(f, src, c, ontology)
+                pf = _prepare_cancer(f, "inclusion" if present else "exclusion", c, ontology)
                 cancer.append(pf)
-                if present:
-                    positive.append(pf)
-                else:
-                    excl_cancer.append((pf, qualified))
+                (positive if present else excl_cancer).append(pf)
                 continue
-            if isinstance(f, ConditionFact) and c.kind is CriterionKind.EXCLUSION and f.negated:
-                # "Subjects must not be pregnant" listed among exclusions restates the
-                # exclusion; excluding patients *without* a comorbidity is never meant.
-                f = f.model_copy(update={"negated": False})
-            if isinstance(f, BiomarkerFact) and _is_therapy_target(c, f):
-                continue  # "Treatment targeting KRAS G12C": the drug's target, not the patient's
-            if isinstance(f, PriorTherapyFact):
-                if (f.setting is not None and _fact_setting_family(f.setting) == "early"
-                        and _INCLUDING_EARLY.search(c.text)):
-                    # "… including neoadjuvant or adjuvant treatment": the setting words
-                    # widen the fact to every setting, they do not restrict it.
-                    f = f.model_copy(update={"setting": None})
-                if (f.exception and _fact_setting_family(f.setting) == "early"
-                        and re.search(r"adjuvant|perioperative|curative", f.exception, re.I)):
-                    # "chemotherapy (except for neoadjuvant/adjuvant chemotherapy)": the
-                    # setting words belong to the exception; the fact is the advanced one.
-                    f = f.model_copy(update={"setting": "advanced", "exception": None})
-                if (c.kind is CriterionKind.EXCLUSION and f.max_lines is not None
-                        and f.min_lines is None and not f.negated):
-                    # "No more than 3 lines of chemotherapy" listed among exclusions is an
-                    # upper limit, i.e. a requirement: more lines exclude, fewer do not.
-                    f = f.model_copy(update={"negated": True})
-                if f.min_lines is None and f.max_lines is None and _AT_LEAST_TWO.search(
-                        _before(c, f)):
-                    at_least_two.add(f.span[0])
             groups.setdefault(f.category, []).append(f)
-        own_scope = _own_scope(c.text)
-        scope = own_scope or (c.heading if c.heading and _cohort_scope(c.heading)
-                              else None) or pseudo_scope
-        crits.append(
-            PreparedCriterion(
-                criterion=c,
-                groups=tuple((k, tuple(v)) for k, v in groups.items()),
-                cancer=tuple(cancer),
-                history_like=history_like,
-                static=_static_outcome(c, groups, cancer),
-                permission=_permission_spans(c),
-                washout=bool(_WASHOUT.search(c.text)),
-                cohort_scoped=scope,
-                at_least_two=frozenset(at_least_two),
-                biomarker_joins=_biomarker_joins(c, groups.get("biomarker", [])),
-            )
-        )
+        crits.append(PreparedCriterion(
+            criterion=c,
+            groups=tuple((k, tuple(v)) for k, v in groups.items()),
+            cancer=tuple(cancer),
+            static=_static_outcome(c, groups, cancer),
+        ))
     # A cancer type named in an exclusion excludes the patient's cancer trial-wide only
     # when it stands alone ("Diagnosis of GIST or Kaposi sarcoma") and is not the very
     # cancer the trial enrols ("Predominantly squamous cell histology NSCLC" in an NSCLC
@@ -874,12 +739,12 @@ def prepare_trial(trial: IndexedTrial, ontology: Ontology) -> PreparedTrial:
     for pf in positive:
         for anc in pf.ancestors:
             enrolled_anc |= anc
-    for pf, qualified in excl_cancer:
-        if pf.fact.negated and pf.source == "exclusion" and pf.criterion is not None \
+    for pf in excl_cancer:
+        if pf.fact.negated and pf.criterion is not None \
                 and pf.criterion.kind is CriterionKind.INCLUSION:
             negative.append(pf)  # "other than …" in an inclusion: always trial-wide
             continue
-        if qualified or any(code in enrolled_anc for code in pf.fact.codes):
+        if pf.fact.qualified or any(code in enrolled_anc for code in pf.fact.codes):
             continue
         negative.append(pf)
     return PreparedTrial(
@@ -888,120 +753,26 @@ def prepare_trial(trial: IndexedTrial, ontology: Ontology) -> PreparedTrial:
         positive_cancer=tuple(positive),
         negative_cancer=tuple(negative),
         conditions_generic=cond_generic,
-        conditions_non_cancer=cond_non_cancer,
+        conditions_non_cancer=parsed.conditions_non_cancer,
         conditions_specific=cond_specific,
         stage_order=tuple(STAGE_ORDER),
         codes_heme=_codes_heme(positive, ontology),
-        line_hint=_line_hint(trial.summary.title, trial.summary.official_title),
-        first_line_title=_first_line_title(trial.summary.title,
-                                           trial.summary.official_title),
+        line_hint=parsed.line_hint,
+        first_line_title=parsed.first_line_title,
         hints=tuple(f for f in parsed.conditions if isinstance(f, BiomarkerFact)
                     and not f.negated),
         eval_order=_eval_order(crits),
-        label_scopes=frozenset(pc.cohort_scoped for pc in crits if pc.cohort_scoped
-                               and not _scope_exclusive(pc.cohort_scoped)),
+        label_scopes=frozenset(c.scope for c in parsed.criteria if c.scope
+                               and not c.scope_only),
     )
 
 
-
-# ---- criterion shape (trial-side, computed once at index time) ----------------------
-
-_PERMISSION = re.compile(
-    r"\b(?:are|is|will be|may be|would be|shall be)\s+(?:also\s+)?(?:eligible|allowed|"
-    r"permitted|acceptable)\b|\bmay (?:be )?(?:enrolled|enrol|enroll|included|participate)\b",
-    re.I)
-_RESTRICTIVE = re.compile(r"\bonly\b|\bnot\b|\bineligible\b", re.I)
-_WASHOUT = re.compile(
-    r"\bwithin\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+|prior\s+)?\d+|"
-    r"\bwithin\s+(?:one|two|three|four|five|six)\b|"
-    r"\bfor at least\s+\d+\s*(?:days?|weeks?|months?)|"
-    r"\b\d+\s*(?:days?|weeks?|half[- ]lives)\s+(?:prior to|before|of|from|since)\b|"
-    r"\btime ?frames?\b|\bwash-?out\b", re.I)
-_AT_LEAST_TWO = re.compile(
-    r"(?:more than (?:one|1)|two or more|2 or more|≥\s*2|>\s*1|at least (?:two|2)|"
-    r"multiple)\s+(?:prior\s+)?(?:lines? of\s+|regimens? of\s+)?(?:\w+\s+){0,2}$", re.I)
-_SCOPE_WORDS = (r"(?:phase\s*(?:I{1,3}|[1-3])[ab]?|cohorts?|parts?\s+[A-Z0-9]\b|arms?\s+"
-                r"[A-Z0-9]\b|dose[- ]escalation|dose[- ]expansion|expansion|escalation)")
-_SCOPE_ONLY = re.compile(
-    rf"\bonly\b.{{0,60}}{_SCOPE_WORDS}|{_SCOPE_WORDS}.{{0,60}}\bonly\b|"
-    rf"^\W*(?:for|in)\s+(?:the\s+|all\s+)?(?:[\w/-]+\s+){{0,4}}{_SCOPE_WORDS}|"
-    rf"^\W*{_SCOPE_WORDS}[^:]{{0,40}}:", re.I)
-_SCOPE_ALL = re.compile(r"\b(?:all|both|each|every|any)\s+(?:of the\s+)?(?:phases|cohorts|"
-                        r"parts|arms|groups|patients|participants|subjects)\b", re.I)
-_PROCEDURAL = re.compile(
-    r"^\W*(?:(?:the\s+)?(?:patients?|subjects?|participants?)\s+(?:must|should|shall)\s+"
-    r"(?:be\s+)?(?:willing|able|agree)|ability to (?:understand|comply|give)|willing(?:ness)?"
-    r"\s+(?:and able\s+)?to|(?:signed|written|voluntarily signed)[\w\s,]{0,30}informed "
-    r"consent|informed consent|(?:must\s+)?agree to|(?:wo)?m[ae]n\s+(?:and\s+men\s+)?of\s+"
-    r"child-?\s?bearing|(?:fe)?males?\s+(?:and\s+males?\s+)?of\s+(?:child|reproductive)"
-    r"|sexually active|(?:wo)?m[ae]n\s+of\s+reproductive)", re.I)
-_INCLUDING_EARLY = re.compile(
-    r"(?<!not )(?<!\()\b(?:including|includes|as well as)\s+(?:in\s+)?(?:the\s+)?(?:any\s+)?"
-    r"(?:\(?neo\)?-?)?(?:neo-?)?adjuvant\b", re.I)
-_SAMPLE = re.compile(
-    r"\b(?:archival|fresh)\s+(?:or\s+(?:archival|fresh)\s+)?(?:tumou?r\s+)?(?:biops(?:y|ies)|"
-    r"tissue|samples?|specimens?)\b|\btumou?r\s+(?:tissue|samples?|specimens?|blocks?)\b"
-    r".{0,40}\b(?:availab|provid|submi)|\b(?:availability|provision|submission)\s+of\b"
-    r".{0,40}\b(?:tissue|samples?|specimens?|biops)|\badequate\s+tumou?r\s+tissue\b", re.I)
-"""Sample provision ("an archival or fresh biopsy will be acceptable", "confirmed
-availability of fresh tumor or representative tumor specimens"): procedural, even when
-it mentions prior therapy or "tumor" in passing."""
-_NO_NEED = re.compile(r"\b(?:do(?:es)?\s+not|need\s+not|don't)\s+(?:need|have)\s+to\s+(?:have|"
-                      r"be)\b|\bneed\s+not\s+(?:have|be)\b|\bis\s+not\s+(?:required|mandatory)\b|"
-                      r"\bare\s+not\s+required\s+to\b", re.I)
-""""patients do not need to have measurable disease": what follows is not a requirement."""
-_SCOPE_LABEL = re.compile(
-    r"^\W*(?:part|cohort|arm|group|phase|stage|module)\s*(?:[A-Z]|[0-9]+|I{1,3}V?)[ab]?\b"
-    r"[^.;]{0,60}$", re.I)
-_TUMOR_NOT_SCOPE = re.compile(
-    r"^\s*(?:tissue|samples?|specimens?|blocks?|biops(?:y|ies)|lesions?|assessments?|"
-    r"measurements?|responses?|markers?|size|burden|cells?|DNA|material|types?\b.{0,3}"
-    r"(?:agnostic)?)", re.I)
-_RECIST = re.compile(r"criteria\s+in\s+solid\s+tumou?rs?", re.I)
-
-
-_FIRST_LINE = re.compile(
-    r"\bfirst[- ]line\b|\b1st[- ]line\b|\btreatment[- ]na[iï]ve\b|\bpreviously untreated\b|"
-    r"\buntreated\b|\bfront[- ]?line\b|\bneoadjuvant\b|\badjuvant\b", re.I)
-_LATER_LINE = re.compile(
-    r"\bpreviously treated\b|\bpretreated\b|\bsecond[- ]line\b|\b2nd[- ]line\b|"
-    r"\bthird[- ]line\b|\bresistan(?:t|ce)\b|\brefractory\b|\bafter (?:progression|failure)"
-    r"|\bprogressed (?:on|after)\b|\bfollowing progression\b|\brelapsed\b", re.I)
-
-
-_UNTREATED_TITLE = re.compile(
-    r"\b(?:first|1st|front)[- ]?line\b|\btreatment[- ]na[iï]ve\b|\bpreviously untreated\b|"
-    r"\buntreated\s+(?:advanced|metastatic|locally advanced|stage|extensive|recurrent)", re.I)
-_TREATED_TITLE = re.compile(
-    r"\bpreviously treated\b|\bpre-?treated\b|\b(?:second|2nd|third|3rd|later)[- ]line\b|"
-    r"\bresistan(?:t|ce)\b|\brefractory\b|\bafter\b|\bfollowing\b|\bpost[- ]|\bprogress|"
-    r"\brelapsed\b|\bmaintenance\b|\bfail(?:ure|ed)\b", re.I)
-
-
-def _first_line_title(title: str, official: str | None) -> str | None:
-    """The title if it says the trial treats untreated (first-line) disease and nothing
-    about prior lines ("after first-line", "maintenance", "refractory")."""
-    for text in (title, official or ""):
-        if _UNTREATED_TITLE.search(text) and not _TREATED_TITLE.search(
-                f"{title} {official or ''}"):
-            return text
-    return None
-
-
-def _line_hint(title: str, official: str | None) -> str | None:
-    text = f"{title} {official or ''}"
-    first, later = bool(_FIRST_LINE.search(text)), bool(_LATER_LINE.search(text))
-    if first == later:
-        return None
-    return "first" if first else "later"
-
-
-_BARE_GENERIC = frozenset({"cancer", "cancers", "carcinoma", "carcinomas", "tumor", "tumors",
-                            "tumour", "tumours"})
-_BARE_CANCER_WORDS = (_BARE_GENERIC - {"carcinoma", "carcinomas"}) | {
-    "neoplasm", "neoplasms", "malignancy", "malignancies"}
+_NARROWING_BARE = frozenset({"cancer", "carcinoma", "tumor"})
+"""Bare generic words that, in a criterion naming specific cancers too, are part of a
+name the vocabulary missed ("locally advanced cancer cervix")."""
+_BARE_CANCER_WORDS = frozenset({"cancer", "tumor", "neoplasm", "malignancy"})
 """A generic cancer word with no qualifier at all ("Tumor" in a spine-surgery study);
-a bare "Carcinoma" is handled by :attr:`PreparedCancerFact.carcinoma_only`."""
+a bare "Carcinoma" is handled by :attr:`CancerTypeFact.carcinoma_only`."""
 
 
 def _generic_conditions_narrowed(
@@ -1021,7 +792,7 @@ def _generic_conditions_narrowed(
     inclusion = [
         c for c in inclusion
         if c.fact.codes or id(c.criterion) not in with_specific
-        or c.fact.text.lower().strip() not in _BARE_GENERIC
+        or c.fact.generic_word not in _NARROWING_BARE
     ]
     if not inclusion or any(
         c.fact.any_solid_tumor or c.fact.any_malignancy or c.fact.any_hematologic
@@ -1084,174 +855,18 @@ def _codes_heme(positive: Sequence[PreparedCancerFact], onto: Ontology) -> bool 
     return kinds.pop() if len(kinds) == 1 else None
 
 
-def _section_kind(c: ParsedCriterion) -> ParsedCriterion:
-    """The criterion with the kind its heading states ("Key exclusion criteria for both
-    phases" above items the section splitter left under inclusion)."""
-    h = (c.heading or "").lower()
-    if not h:
-        return c
-    excl = "exclusion" in h or "exclude" in h
-    incl = "inclusion" in h or "include" in h
-    if excl and not incl and c.kind is CriterionKind.INCLUSION:
-        return c.model_copy(update={"kind": CriterionKind.EXCLUSION})
-    if incl and not excl and c.kind is CriterionKind.EXCLUSION:
-        return c.model_copy(update={"kind": CriterionKind.INCLUSION})
-    return c
-
-
-_EXCLUSION_WORDED = re.compile(
-    r"^\W*(?:(?:subjects?|patients?|participants?|individuals?|persons?|those)\s+(?:who\s+"
-    r"(?:have|had|are)\s+|with\s+)(?:a\s+)?(?:known|suspected|active|untreated|"
-    r"symptomatic|uncontrolled|unstable|(?:(?:a|any)\s+)?(?:prior\s+|previous\s+)?history\s"
-    r"+of|clinically significant|significant|serious|concurrent|current))\b"
-    r"|\b(?:are|is|will be|shall be)\s+(?:not\s+(?:eligible|allowed|permitted)|"
-    r"(?:ineligible|excluded|prohibited))\b(?!\s+(?:for|to|from)\b)", re.I)
-_EXCLUSION_LEADIN = re.compile(
-    r"\bexclusion criteria\b|\bwill be excluded\b|\bwill not be eligible\b|"
-    r"\bare not eligible\b.{0,40}:\s*$|\bany of the following\b.{0,40}\bexclu", re.I)
-_REQUIREMENT = re.compile(r"\b(?:must|should|are eligible|is eligible|may be eligible|"
-                          r"(?:is|are) required)\b", re.I)
-
-
-def _about_sample(c: ParsedCriterion, f: Fact) -> bool:
-    """True if the sentence holding ``f`` is about a biopsy/sample ("should have a baseline
-    biopsy obtained after completion of the last prior CPI therapy")."""
-    at = f.span[0] - c.span[0]
-    lo = max(c.text.rfind(". ", 0, at), c.text.rfind("\n", 0, at)) + 1
-    hi = _clause_end(c.text, at)
-    return bool(re.search(r"biops|samples?\b|specimens?\b|tissue", c.text[lo:hi], re.I))
-
-
-def _clause_end(text: str, start: int) -> int:
-    m = re.compile(r"[.;\n]").search(text, start)
-    return m.start() if m else len(text)
-
-
-def _exclusion_worded(c: ParsedCriterion) -> bool:
-    """True if an item listed as inclusion is phrased as an exclusion: it opens with
-    "Subjects with known/active/a history of …" or states that someone "is not eligible /
-    is excluded", and asks nothing of the patient ("must", "should", "are eligible").
-    Used only for trials whose text has no exclusion section at all."""
-    if c.kind is not CriterionKind.INCLUSION or not _EXCLUSION_WORDED.search(c.text):
-        return False
-    if any(f.category in ("cancer_type", "histology", "biomarker", "stage")
-           for f in c.facts):
-        return False  # names the disease the trial targets ("Patients with known EGFR
-        # mutation" is an inclusion)
-    first = re.split(r";|\.\s", c.text, maxsplit=1)[0]
-    if (re.search(r"(?<!not )(?<!in)eligible\b", first, re.I) or _REQUIREMENT.search(first)
-            or re.search(r"\bmust\b|:", c.text, re.I)):
-        return False  # "… will only be eligible after …", "… must …", "Patients with
-        # HIV: 1. Must have undetectable viral load" (conditions for them, not an exclusion)
-    if _EXCLUSION_WORDED.match(c.text) is not None:
-        return True  # "Subjects with known X, unless …"
-    # "Patients with X are not eligible": the whole first clause says whom it excludes.
-    return bool(_EXCLUSION_WORDED.search(first)) and bool(re.match(
-        r"\W*(?:patients?|subjects?|participants?|pregnant|(?:wo)?m[ae]n|those|"
-        r"individuals?)\b", first, re.I))
-
-
-def _cohort_scope(text: str) -> bool:
-    """True if ``text`` restricts what follows to one phase/cohort/part."""
-    return bool(_SCOPE_ONLY.search(text) or _SCOPE_LABEL.match(text)) and not (
-        _SCOPE_ALL.search(text))
-
-
-def _scope_exclusive(scope: str) -> bool:
-    """True for "… only" scopes: other parts of the trial are open without them."""
-    return bool(re.search(r"\bonly\b", scope, re.I))
-
-
-def _own_scope(text: str) -> str | None:
-    """A scope stated at the head of the criterion itself ("In the MTD Expansion Cohort
-    only, …", "Dose-escalation part: …")."""
-    head = text[:90]
-    cut = min((i for i in (head.find(":"), head.find(",")) if i > 0), default=-1)
-    if cut < 0:
-        return None
-    head = head[: cut + 1]
-    return head if _cohort_scope(head) else None
-
-
-def _permission_spans(c: ParsedCriterion) -> tuple[tuple[int, int], ...]:
-    """Absolute spans of the criterion's sentences that grant a permission ("Patients
-    with prior anti-PD-1 … are eligible if …"). An aside in parentheses ("(prior CDK4/6
-    inhibitors are allowed)") is no permission, nor is "only … are eligible"."""
-    out: list[tuple[int, int]] = []
-    base = c.span[0]
-    for m in re.finditer(r"[^.;]+(?:[.;]|$)", c.text):
-        sentence = re.sub(r"\([^()]*\)", lambda x: " " * len(x.group()), m.group())
-        hit = _PERMISSION.search(sentence)
-        if hit is not None and not _RESTRICTIVE.search(sentence[: hit.end()]):
-            out.append((base + m.start(), base + m.end()))
-    return tuple(out)
-
-
-def _in_recist_name(c: ParsedCriterion, f: Fact) -> bool:
-    """True if a generic cancer mention is no scope at all: the name of RECIST
-    ("Response Evaluation Criteria in Solid Tumors") or "tumor tissue/sample/lesion"."""
-    base = c.span[0]
-    lo = max(0, f.span[0] - base - 30)
-    if _RECIST.search(c.text[lo: f.span[1] - base + 2]):
-        return True
-    if isinstance(f, CancerTypeFact) and not f.codes and f.text.strip().lower() in (
-            "tumor", "tumour", "tumors", "tumours", "cancer", "malignancy"):
-        return bool(_TUMOR_NOT_SCOPE.match(c.text[f.span[1] - base:]))
-    return False
-
-
-_TARGET_BEFORE = re.compile(
-    r"(?:targeting|targeted (?:against|at|to)|directed (?:at|against|to)|inhibitors? of|"
-    r"antibod(?:y|ies) (?:against|to)|anti-)\s*(?:the\s+)?(?:\w+\s+){0,1}$", re.I)
-_TARGET_AFTER = re.compile(
-    r"^[\s-]*(?:\w+\s+){0,1}(?:inhibitors?|targeted (?:therapy|agents?|drugs?|treatment)|"
-    r"(?:tyrosine )?kinase inhibitors?|TKIs?|antibod(?:y|ies)|directed therap|blockers?)",
-    re.I)
-
-
-def _is_therapy_target(c: ParsedCriterion, f: Fact) -> bool:
-    """True if a biomarker mention names a drug's target ("Treatment targeting KRAS G12C",
-    "prior KRAS G12C inhibitor", "anti-HER2 therapy"), not the patient's tumour."""
-    base = c.span[0]
-    before = c.text[max(0, f.span[0] - base - 40): f.span[0] - base]
-    after = c.text[f.span[1] - base: f.span[1] - base + 40]
-    return bool(_TARGET_BEFORE.search(before) or _TARGET_AFTER.match(after))
-
-
-_SITE_WORDS = re.compile(r"metasta|carcinomatosis|effusion|implant|spread|deposit", re.I)
-
-
-def _site_only(f: CancerTypeFact, onto: Ontology) -> bool:
-    """True for a metastasis *site* read as a cancer type ("peritoneal metastases",
-    "malignant pleural effusion" → the PERITONEUM/PLEURA tissue nodes): a site is not a
-    cancer type (a peritoneal mesothelioma is not a colorectal HIPEC trial's population)."""
-    if not f.codes or not _SITE_WORDS.search(f.text):
-        return False
-    tree = onto.cancer_types
-    return all(tree.get(code) is not None and not tree.ancestors(code) for code in f.codes)
-
-
-def _before(c: ParsedCriterion, f: Fact) -> str:
-    end = max(0, f.span[0] - c.span[0])
-    return c.text[max(0, end - 40): end]
-
-
 def _static_outcome(
     c: ParsedCriterion, groups: dict[str, list[Fact]], cancer: list[PreparedCancerFact]
 ) -> Outcome | None:
-    if not c.facts or (not groups and not cancer and _NO_NEED.search(c.text)):
+    role = c.role
+    if role in (CriterionRole.UNINTERPRETED, CriterionRole.NOT_REQUIRED):
         return Outcome(c, c.kind, CriterionStatus.UNKNOWN, "", c.text, c.span,
                        lazy=("Not interpreted automatically:", "", (), ""))
-    generic_only = all(not pf.fact.codes for pf in cancer)
-    procedural = bool(_PROCEDURAL.search(c.text) or _PROCEDURAL.search(c.heading or ""))
-    sample = bool(_SAMPLE.search(c.text)) and generic_only and all(
-        _about_sample(c, f) for f in groups.get("prior_therapy", ()))
-    if ((procedural and not cancer) or sample) and not (
-            set(groups) & {"biomarker", "histology", "stage", "performance_status"}):
+    if role is CriterionRole.PROCEDURAL:
         return Outcome(c, c.kind, CriterionStatus.UNKNOWN, "", c.text, c.span,
                        lazy=("Procedural requirement (consent, contraception, sampling), "
                              "checked at screening:", "", (), ""))
-    if not groups and not cancer:
+    if role is CriterionRole.OTHER_MALIGNANCY:
         return Outcome(c, c.kind, CriterionStatus.UNKNOWN, "", c.text, c.span,
                        "condition", "other malignancy?",
                        lazy=("Concerns other or prior malignancies:", "", (), ""))
@@ -1289,7 +904,7 @@ def _match_level(pf: PreparedCancerFact, p: NormalizedPatient) -> tuple[int, flo
     if best[0] >= ANCESTOR:
         return best
     generic: tuple[int, float, str] | None = None
-    if pf.carcinoma_only:
+    if f.carcinoma_only:
         # "Carcinoma": a carcinoma fits, a non-epithelial cancer does not, and a cancer
         # the ontology names as neither ("Small Cell Lung Cancer") is an open question.
         if p.carcinoma is True:
@@ -1392,7 +1007,7 @@ def cancer_fit(prep: PreparedTrial, p: NormalizedPatient) -> CancerFit:
                 narrowed[1].text, narrowed[1].span, NONE)
         if (pf is not None and pf.source == "condition" and prep.conditions_non_cancer
                 and not prep.conditions_specific
-                and mention.strip().lower() in _BARE_CANCER_WORDS):
+                and pf.fact.generic_word in _BARE_CANCER_WORDS):
             return CancerFit(
                 CriterionStatus.UNKNOWN, 0.3,
                 f"Trial names cancer only as {_quote(mention)} among non-cancer conditions "
@@ -1454,45 +1069,9 @@ def _not(v: Tri) -> Tri:
     return None if v is None else not v
 
 
-_OR_WORDS = re.compile(r"\bor\b|\beither\b", re.I)
-_AND_WORDS = re.compile(r"\band\b|\bwith\b|\bplus\b|\+|/", re.I)
-
-
-def _connector(crit: ParsedCriterion, a: Fact, b: Fact) -> str:
-    """``and``/``or``/``list`` between two facts, from the words written between them."""
-    if a.span == b.span or b.span[0] < a.span[1]:
-        return "and"
-    base = crit.span[0]
-    between = crit.text[max(0, a.span[1] - base): max(0, b.span[0] - base)]
-    if "and/or" in between.lower() or _OR_WORDS.search(between):
-        return "or"
-    if _AND_WORDS.search(between):
-        return "and"
-    return "list"
-
-
-def _biomarker_joins(crit: ParsedCriterion, facts: Sequence[Fact]) -> tuple[str, ...]:
-    """The connectors (``and``/``or``) joining consecutive positive biomarker facts of
-    ``facts`` as written (a bare list is AND in an inclusion and OR in an exclusion);
-    ``()`` when they name at most one marker (then they are alternatives). Trial-side:
-    computed once by :func:`prepare_trial`."""
-    pos = [f for f in facts if not f.negated]
-    if len({f.marker for f in pos if isinstance(f, BiomarkerFact)}) <= 1:
-        return ()
-    default = "or" if crit.kind is CriterionKind.EXCLUSION else "and"
-    conns = [_connector(crit, pos[i], pos[i + 1]) for i in range(len(pos) - 1)]
-    resolved: list[str] = []
-    for i, c in enumerate(conns):
-        if c == "list":
-            nxt = next((x for x in conns[i + 1:] if x != "list"), default)
-            c = nxt
-        resolved.append(c)
-    return tuple(resolved)
-
-
 def _combine_biomarkers(joins: Sequence[str], atoms: Sequence[Atom]) -> Tri:
     """Positive biomarker atoms combined by the written connectors ``joins`` (see
-    :func:`_biomarker_joins`; AND binds tighter)."""
+    :attr:`ParsedCriterion.biomarker_joins`; AND binds tighter)."""
     if not joins:
         return _or(a.value for a in atoms)
     segments: list[list[Tri]] = [[atoms[0].value]]
@@ -1510,7 +1089,7 @@ def _group_value(pc: PreparedCriterion, category: str, atoms: Sequence[Atom]) ->
     parts: list[Tri] = []
     if pos:
         if category == "biomarker":
-            parts.append(_combine_biomarkers(pc.biomarker_joins, pos))
+            parts.append(_combine_biomarkers(pc.criterion.biomarker_joins, pos))
         else:
             parts.append(_or(a.value for a in pos))
     if neg:
@@ -1593,11 +1172,11 @@ def _therapy_adjust(pc: PreparedCriterion, a: Atom, p: NormalizedPatient,
     inhibitor" counts distinct agents of the class."""
     f = a.fact
     assert isinstance(f, PriorTherapyFact)
-    if (pc.washout and f.relation in ("received", "naive") and f.min_lines is None
+    if (pc.criterion.washout and f.relation in ("received", "naive") and f.min_lines is None
             and f.max_lines is None and a.value is not None):
         return Atom(f, None, a.patient + " (timing/washout is checked at screening)",
                     "time since last treatment?", key=False)
-    if f.span[0] in pc.at_least_two and a.value is not False:
+    if f.min_agents is not None and a.value is not False:
         classes = set(f.classes)
         drugs = {d.lower() for d in f.drugs}
         agents: set[str] = set()
@@ -1691,18 +1270,20 @@ def evaluate_criterion(
                     [a for _, _, atoms2 in group_vals for a in atoms2 if a.value is not None],
                     p.cancer_name)
         deciding = [a for a in atoms if a.value is not None]
-        if pc.permission and deciding and all(
-                any(lo <= a.fact.span[0] < hi for lo, hi in pc.permission) for a in deciding):
+        permission = crit.permission
+        if permission and deciding and all(
+                any(lo <= a.fact.span[0] < hi for lo, hi in permission) for a in deciding):
             return Outcome(crit, kind, CriterionStatus.MET, "", crit.text, crit.span,
                            _category(cat), lazy=("Permission that does not apply to the "
                                                  "patient:", " ", deciding, ""))
-        if pc.cohort_scoped and cat != "cancer_type":
+        scope = crit.scope
+        if scope and cat != "cancer_type":
             return Outcome(crit, kind, CriterionStatus.UNKNOWN, "", crit.text, crit.span,
                            _category(cat), f"eligible for a cohort not restricted by "
-                           f"{_quote(pc.cohort_scoped, 80)}?", True,
+                           f"{_quote(scope, 80)}?", True,
                            lazy=(f"Fails a criterion restricted to one cohort/phase "
-                                 f"({_quote(pc.cohort_scoped, 80)}):", " ", deciding, ""),
-                           scope=pc.cohort_scoped)
+                                 f"({_quote(scope, 80)}):", " ", deciding, ""),
+                           scope=scope)
         if deciding and all(_has_open_exception(a.fact) for a in deciding):
             # The text carves an exception into the fact ("unless …", "other than …")
             # that the profile cannot settle: never rest not_met on it alone.

@@ -66,6 +66,10 @@ class FactBase(_Frozen):
     stable for 4 weeks", "other than non-melanoma skin cancer"), quoted from the
     criterion; None when there is none. An evaluator should not rest a ``not_met``
     verdict on a fact with an exception alone (the patient may fall under it)."""
+    rule: str = ""
+    """Id of the rule that produced the fact (``"<category>.<rule>"``), followed by
+    ``+shape.<rule>`` for every criterion-shape rule that rewrote it at parse time
+    (:mod:`matchers.shape`). Shown by ``GET /v1/trials/{nct_id}``."""
 
 
 class CancerTypeFact(FactBase):
@@ -81,6 +85,17 @@ class CancerTypeFact(FactBase):
     any_solid_tumor: bool = False
     any_malignancy: bool = False
     any_hematologic: bool = False
+    generic_word: str | None = None
+    """For a generic mention that is a bare word with no qualifier at all ("Cancer",
+    "Tumor", "Carcinoma", "Neoplasms", "Malignancy"): that word, singular and lower
+    case (``cancer``, ``tumor``, ``carcinoma``, ``neoplasm``, ``malignancy``)."""
+    carcinoma_only: bool = False
+    """A generic mention that is the histology word alone ("Carcinoma", "metastatic
+    adenocarcinoma"): it enrols carcinomas, not every solid tumour."""
+    qualified: bool = False
+    """The criterion narrows the mention with a histology, biomarker or stage beside it
+    ("Predominantly squamous cell histology NSCLC"): in an exclusion it excludes that
+    subset, not the cancer type as a whole."""
 
 
 class HistologyFact(FactBase):
@@ -227,6 +242,9 @@ class PriorTherapyFact(FactBase):
     max_lines: int | None = None
     relation: Literal["received", "progressed", "intolerant", "naive"] = "received"
     setting: str | None = None
+    min_agents: int | None = None
+    """Distinct agents of the named classes the text counts ("more than one CDK 4/6
+    inhibitor" → 2), as opposed to lines."""
 
 
 class LabFact(FactBase):
@@ -293,6 +311,25 @@ class CriterionKind(StrEnum):
     EXCLUSION = "exclusion"
 
 
+class CriterionRole(StrEnum):
+    """What a criterion asks of the patient, read once at parse time
+    (:mod:`matchers.shape`).
+
+    * ``requirement``: decided from its facts;
+    * ``uninterpreted``: no facts were read (kept and shown, never decides);
+    * ``procedural``: consent, contraception, sample provision — checked at screening;
+    * ``other_malignancy``: about other or prior cancers only;
+    * ``not_required``: states that something is not required ("patients do not need
+      to have measurable disease").
+    """
+
+    REQUIREMENT = "requirement"
+    UNINTERPRETED = "uninterpreted"
+    PROCEDURAL = "procedural"
+    OTHER_MALIGNANCY = "other_malignancy"
+    NOT_REQUIRED = "not_required"
+
+
 class ParsedCriterion(_Frozen):
     """One eligibility criterion (a bullet or sentence) and what was understood of it.
 
@@ -307,6 +344,25 @@ class ParsedCriterion(_Frozen):
     span: Span
     facts: tuple[Fact, ...] = ()
     heading: str | None = None
+    role: CriterionRole = CriterionRole.REQUIREMENT
+    scope: str | None = None
+    """The phase/cohort/part the criterion is restricted to, as written ("Key exclusion
+    criteria for the phase III only:", "Cohort A:"), or None when it applies to all."""
+    scope_only: bool = False
+    """The scope says "only": the trial's other parts are open without this criterion."""
+    permission: tuple[Span, ...] = ()
+    """Spans of sentences granting a permission ("… are eligible if …"): a ``not_met``
+    resting only on facts inside them is ``met`` (a permission cannot exclude)."""
+    washout: bool = False
+    """The criterion is a time window ("within 4 weeks", "for at least 2 weeks"): prior
+    therapies it names are a timing matter, not a contradiction."""
+    biomarker_joins: tuple[Literal["and", "or"], ...] = ()
+    """Connectors between consecutive positive biomarker facts, as written ("ER+/HER2-"
+    is AND, "EGFR or ALK" is OR; a bare list is AND in an inclusion, OR in an
+    exclusion); empty when they name at most one marker (alternatives)."""
+    shape_rules: tuple[str, ...] = ()
+    """Ids of the criterion-shape rules (:mod:`matchers.shape`) that set ``kind``,
+    ``role``, ``scope``, ``permission`` or ``washout``."""
 
     @property
     def interpreted(self) -> bool:
@@ -353,6 +409,14 @@ class ParsedTrial(_Frozen):
     criteria: tuple[ParsedCriterion, ...] = ()
     conditions: tuple[Fact, ...] = ()
     condition_text: str = ""
+    conditions_non_cancer: bool = False
+    """Some entry of the conditions list names no cancer ("Trauma Injury")."""
+    first_line_title: str | None = None
+    """The title, when it says the trial is for untreated disease ("First-line",
+    "Previously Untreated") and nothing about later lines."""
+    line_hint: Literal["first", "later"] | None = None
+    """What the title says of the line of therapy: ``first`` (first-line, untreated,
+    (neo)adjuvant), ``later`` (previously treated, refractory, after progression)."""
 
 
 # --------------------------------------------------------------------------------------

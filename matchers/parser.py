@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from spacy.language import Language
@@ -60,13 +61,14 @@ from matchers.pipeline import (
 from matchers.rules import Rules, load_rules
 from matchers.sections import Segment
 from matchers.settings import MatcherSettings
+from matchers.shape import criterion_kinds, shape_trial
 
 if TYPE_CHECKING:
     from ontologies import Ontology
 
 __all__ = ["PARSER_VERSION", "EligibilityParser"]
 
-PARSER_VERSION = "2025.11.4"
+PARSER_VERSION = "2026.12.1"
 """Version of the parsing rules; bump on any rule or code change that alters output.
 Part of the store's parsed-criteria key, so a new version re-parses on the next sync."""
 
@@ -140,6 +142,7 @@ class EligibilityParser:
         scopes = _scopes(doc, segments, norm)
         term_starts = [t.start for t in terms]
         scope_cues = [s.cue_start for s in scopes]
+        views: list[CriterionText] = []
         criteria: list[ParsedCriterion] = []
         for i, seg in enumerate(segments):
             lo = bisect.bisect_left(term_starts, seg.start)
@@ -159,19 +162,25 @@ class EligibilityParser:
                 scopes=scopes[slo:shi],
                 group=seg.group,
             )
-            facts = extract_all(c, self._rules, self._ontology, self._variants_marker)
-            if seg.group and len({f.category for f in facts}) > 1:
-                facts = []
+            views.append(c)
             criteria.append(
                 ParsedCriterion(
                     index=i,
                     kind=seg.kind,
                     text=text[seg.start : seg.end],
                     span=(seg.start, seg.end),
-                    facts=tuple(facts),
+                    facts=self._facts(c),
                     heading=seg.heading,
                 )
             )
+        # The final kind of each criterion (headings, exclusions in disguise); a criterion
+        # whose kind changes is read again, so its facts' polarity follows that kind.
+        for i, (kind, kind_rules) in enumerate(criterion_kinds(criteria, self._rules)):
+            crit = criteria[i]
+            update: dict[str, object] = {"shape_rules": kind_rules}
+            if kind is not crit.kind:
+                update.update(kind=kind, facts=self._facts(replace(views[i], kind=kind)))
+            criteria[i] = crit.model_copy(update=update)
         cut = int(doc.user_data.get(TEXT_LENGTH_KEY, len(norm)))
         if cut < len(text) and text[cut:].strip():
             s = cut + (len(text[cut:]) - len(text[cut:].lstrip()))
@@ -182,13 +191,32 @@ class EligibilityParser:
             )
         criteria = _drop_conflicts(criteria)
         cond_text, cond_facts = self._condition_facts(summary)
+        shape = shape_trial(
+            criteria,
+            cond_facts,
+            condition_text=cond_text,
+            condition_entries=summary.conditions,
+            title=summary.title,
+            official_title=summary.official_title,
+            ontology=self._ontology,
+            rules=self._rules,
+        )
         return ParsedTrial(
             nct_id=summary.nct_id,
             parser_version=PARSER_VERSION,
-            criteria=tuple(criteria),
-            conditions=tuple(cond_facts),
+            criteria=shape.criteria,
+            conditions=shape.conditions,
             condition_text=cond_text,
+            conditions_non_cancer=shape.conditions_non_cancer,
+            first_line_title=shape.first_line_title,
+            line_hint=shape.line_hint,
         )
+
+    def _facts(self, c: CriterionText) -> tuple[Fact, ...]:
+        facts = extract_all(c, self._rules, self._ontology, self._variants_marker)
+        if c.group and len({f.category for f in facts}) > 1:
+            return ()  # a list of alternatives of several categories: not a conjunction
+        return tuple(facts)
 
     def _condition_facts(self, summary: TrialSummary) -> tuple[str, list[Fact]]:
         parts = [p.strip() for p in summary.conditions if p.strip()]

@@ -127,27 +127,32 @@ def rank_trials(
 
     evaluations.sort(key=key)
     head = evaluations if limit is None else evaluations[:limit]
-    def complete(ev: Evaluation) -> Evaluation:
-        if not ev.partial:
-            return ev
-        return evaluate_prepared(ev.prep, patient, ontology, today)
-
-    results = [to_match(complete(ev), distance(i)) for ev, i in head]
-    remaining = None if limit is None else limit - len(results)
-    if total > len(candidates) and (remaining is None or remaining > 0):
+    if total > len(candidates) and (limit is None or limit > 0):
+        # Trials outside the candidate set name no cancer type the patient has: they are
+        # ineligible on cancer type, so only as many as the page can hold are evaluated
+        # (open ones first, the display order), and merged by the same key — an open
+        # one still ranks above a closed candidate of the same verdict tier.
         cand_set = set(candidates)
         others: list[int] = []
         for i in index.display_order():
             if i in cand_set or (allowed is not None and status_at(i) not in allowed):
                 continue
             others.append(i)
-            if remaining is not None and len(others) >= remaining:
+            if limit is not None and len(others) >= limit:
                 break
         lazy = [(evaluate_prepared(index.prepared_at(i), patient, ontology, today,
                                    skip_unfit=True), i)
                 for i in others]
-        lazy.sort(key=key)
-        results.extend(to_match(ev, distance(i)) for ev, i in lazy)
+        head = sorted([*head, *lazy], key=key)
+        if limit is not None:
+            head = head[:limit]
+
+    def complete(ev: Evaluation) -> Evaluation:
+        if not ev.partial:
+            return ev
+        return evaluate_prepared(ev.prep, patient, ontology, today)
+
+    results = [to_match(complete(ev), distance(i)) for ev, i in head]
     return MatchResults(results=tuple(results), total=total)
 
 

@@ -191,6 +191,50 @@ class CancerRules(_Strict):
     "malignancy" and keep it generic; any other word there is an unresolved site."""
 
 
+# --------------------------------------------------------------------------------------
+# shape.toml
+# --------------------------------------------------------------------------------------
+
+
+class ShapeRules(_Strict):
+    """Criterion-shape cues of :mod:`matchers.shape` (``shape.toml``): each field is a
+    tuple of regex alternatives (joined with ``|``, case-insensitive), except
+    ``bare_generic_words`` (plain lower-case words)."""
+
+    permission: tuple[str, ...]
+    restrictive: tuple[str, ...]
+    washout: tuple[str, ...]
+    at_least_two: tuple[str, ...]
+    scope_words: tuple[str, ...]
+    scope_label: tuple[str, ...]
+    scope_all: tuple[str, ...]
+    procedural: tuple[str, ...]
+    sample: tuple[str, ...]
+    sample_sentence: tuple[str, ...]
+    no_need: tuple[str, ...]
+    including_early: tuple[str, ...]
+    early_exception: tuple[str, ...]
+    tumor_not_scope: tuple[str, ...]
+    recist: tuple[str, ...]
+    site_words: tuple[str, ...]
+    history_of_other_cancer: tuple[str, ...]
+    target_before: tuple[str, ...]
+    target_after: tuple[str, ...]
+    exclusion_worded: tuple[str, ...]
+    excluded_subject: tuple[str, ...]
+    exclusion_leadin: tuple[str, ...]
+    inclusion_leadin: tuple[str, ...]
+    requirement: tuple[str, ...]
+    or_words: tuple[str, ...]
+    and_words: tuple[str, ...]
+    untreated_title: tuple[str, ...]
+    treated_title: tuple[str, ...]
+    first_line: tuple[str, ...]
+    later_line: tuple[str, ...]
+    bare_generic_words: tuple[str, ...]
+    carcinoma_word: tuple[str, ...]
+
+
 class Rules(_Strict):
     """All rule files, validated."""
 
@@ -201,6 +245,7 @@ class Rules(_Strict):
     extents: ExtentRules
     therapy: TherapyRules
     cancer: CancerRules
+    shape: ShapeRules
 
 
 _FILES: dict[str, type[_Strict]] = {
@@ -211,6 +256,7 @@ _FILES: dict[str, type[_Strict]] = {
     "extents": ExtentRules,
     "therapy": TherapyRules,
     "cancer": CancerRules,
+    "shape": ShapeRules,
 }
 
 

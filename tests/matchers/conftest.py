@@ -54,19 +54,39 @@ def parse_text(parser: Any) -> Callable[..., ParsedTrial]:
 
 
 @pytest.fixture(scope="session")
-def parse_criterion(parse_text: Callable[..., ParsedTrial]) -> Callable[..., list[Any]]:
-    """Facts of one criterion (placed under an inclusion or exclusion heading)."""
+def parse_criterion_kind(
+    parse_text: Callable[..., ParsedTrial],
+) -> Callable[..., tuple[CriterionKind, list[Any]]]:
+    """(final kind, facts) of one criterion placed under an inclusion or exclusion
+    heading: the parser may change the kind (an exclusion phrased inside an inclusion
+    list, see ``matchers.shape.criterion_kinds``)."""
 
-    def run(criterion: str, kind: str = "inclusion", category: str | None = None) -> list[Any]:
+    def run(
+        criterion: str, kind: str = "inclusion", category: str | None = None
+    ) -> tuple[CriterionKind, list[Any]]:
         heading = "Inclusion Criteria:" if kind == "inclusion" else "Exclusion Criteria:"
         trial = parse_text(f"{heading}\n\n* {criterion}\n")
         assert len(trial.criteria) == 1, [c.text for c in trial.criteria]
         crit = trial.criteria[0]
-        assert crit.kind is CriterionKind(kind)
         assert crit.text == criterion
         facts = list(crit.facts)
         if category is not None:
             facts = [f for f in facts if f.category == category]
+        return crit.kind, facts
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def parse_criterion(
+    parse_criterion_kind: Callable[..., tuple[CriterionKind, list[Any]]],
+) -> Callable[..., list[Any]]:
+    """Facts of one criterion (placed under an inclusion or exclusion heading), whose
+    kind must stay the heading's."""
+
+    def run(criterion: str, kind: str = "inclusion", category: str | None = None) -> list[Any]:
+        final, facts = parse_criterion_kind(criterion, kind, category)
+        assert final is CriterionKind(kind)
         return facts
 
     return run

@@ -24,6 +24,7 @@ from matchers.models import (
 )
 from matchers.normalize import NormalizedPatient, normalize_patient
 from matchers.patient import PatientProfile
+from matchers.shape import criterion_kinds, shape_trial
 
 TODAY = date(2025, 3, 1)
 _FACT = TypeAdapter(Fact)
@@ -69,8 +70,10 @@ def make_trial(
     sex: str | None = "ALL",
     sites: tuple[Site, ...] = (),
     title: str = "",
+    headings: dict[int, str] | None = None,
 ) -> IndexedTrial:
-    """An :class:`IndexedTrial` whose criteria text is the criteria joined by newlines."""
+    """An :class:`IndexedTrial` whose criteria text is the criteria joined by newlines;
+    ``headings`` gives criterion positions their sub-heading."""
     parts: list[str] = []
     parsed: list[ParsedCriterion] = []
     offset = 0
@@ -78,6 +81,7 @@ def make_trial(
         parsed.append(ParsedCriterion(
             index=i, kind=kind, text=text, span=(offset, offset + len(text)),
             facts=tuple(_fact(f, text, offset) for f in facts),
+            heading=(headings or {}).get(i),
         ))
         parts.append(text)
         offset += len(text) + 1
@@ -88,8 +92,17 @@ def make_trial(
         conditions=conditions, min_age_years=min_age, max_age_years=max_age, sex=sex,
         sites=sites, eligibility_text="\n".join(parts), study_type="INTERVENTIONAL",
     )
-    pt = ParsedTrial(nct_id=nct_id, parser_version="test", criteria=tuple(parsed),
-                     conditions=cond_facts, condition_text=cond_text)
+    # The parser's last steps: final kinds, then criterion shape (scopes, permissions,
+    # rewrites). Hand-built facts stand for what the extractors read under that kind.
+    parsed = [c.model_copy(update={"kind": kind, "shape_rules": rules})
+              for c, (kind, rules) in zip(parsed, criterion_kinds(parsed), strict=True)]
+    shape = shape_trial(parsed, cond_facts, condition_text=cond_text,
+                        condition_entries=conditions, title=summary.title,
+                        official_title=None, ontology=ontology)
+    pt = ParsedTrial(nct_id=nct_id, parser_version="test", criteria=shape.criteria,
+                     conditions=shape.conditions, condition_text=cond_text,
+                     conditions_non_cancer=shape.conditions_non_cancer,
+                     first_line_title=shape.first_line_title, line_hint=shape.line_hint)
     return index_trial(summary, pt, ontology)
 
 

@@ -37,13 +37,6 @@ def evaluate(ontology: Any, trial: IndexedTrial, who: dict[str, Any]) -> TrialMa
     return evaluate_trial(trial, patient(ontology, **who), ontology, TODAY)
 
 
-def with_headings(trial: IndexedTrial, headings: dict[int, str]) -> IndexedTrial:
-    crits = tuple(c.model_copy(update={"heading": headings.get(c.index, c.heading)})
-                  for c in trial.parsed.criteria)
-    return trial.model_copy(update={"parsed": trial.parsed.model_copy(
-        update={"criteria": crits})})
-
-
 def status_of(match: TrialMatch, text: str) -> CriterionStatus:
     for c in reversed(match.criteria):
         if c.text == text:
@@ -102,8 +95,8 @@ def test_heading_says_exclusion(ontology: Any) -> None:
     text = "Any prior treatment with, AKT, PI3K or mTOR inhibitors."
     trial = make_trial(ontology, [Inc(text, F("prior_therapy", "mTOR inhibitors",
                                               classes=("mtor_inhibitor",)))],
-                       conditions=("Breast Cancer",), condition_facts=(BREAST,))
-    trial = with_headings(trial, {0: "Key exclusion criteria for both phases"})
+                       conditions=("Breast Cancer",), condition_facts=(BREAST,),
+                       headings={0: "Key exclusion criteria for both phases"})
     m = evaluate(ontology, trial, BREAST_HER2_LOW)
     assert status_of(m, text) is MET
     assert m.criteria[-1].kind.value == "exclusion"

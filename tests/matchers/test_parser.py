@@ -115,11 +115,14 @@ def test_conditions_from_conditions_and_title(parse_text: Callable[..., ParsedTr
     ],
 )
 def test_polarity(
-    parse_criterion: Callable[..., list[Any]], text: str, kind: str, category: str, present: bool
+    parse_criterion_kind: Callable[..., tuple[CriterionKind, list[Any]]], text: str, kind: str,
+    category: str, present: bool,
 ) -> None:
-    facts = parse_criterion(text, kind, category)
+    # The requirement is judged under the criterion's final kind: "Patients with X are
+    # not eligible" alone in an inclusion list becomes an exclusion of X (not negated).
+    final, facts = parse_criterion_kind(text, kind, category)
     assert facts, text
-    assert {requires_presence(CriterionKind(kind), f) for f in facts} == {present}
+    assert {requires_presence(final, f) for f in facts} == {present}
 
 
 @pytest.mark.parametrize(
