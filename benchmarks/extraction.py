@@ -28,7 +28,7 @@ per-row cases:
   an exclusion criterion (so Karnofsky converts with the exclusion-side reading) and the
   allowed maximum is ``ecog_min - 1``. Rows "… =< a (adults) OR … =< b (pediatrics)"
   are read strictly: the set of predicted maxima must equal {a, b}. Karnofsky/Lansky
-  values convert as documented in :mod:`matchers.extract.performance` (a KPS bound
+  values convert as documented in :mod:`matchers.criteria.performance_status` (a KPS bound
   maps to every ECOG grade compatible with it under Oken 1982 or Buccheri 1996; NCI's
   refined texts follow the latter: "Karnofsky ≥ 70%" → "Performance Status =< 2").
 * ``plt`` / ``wbc`` — expected: the count in ``… >= 100,000/uL`` (cells/µL). Predicted:

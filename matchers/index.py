@@ -221,9 +221,9 @@ class TrialIndex:
         haematologic malignancy for a blood cancer.
         """
         out: set[int] = set(self._any)
-        for code in patient.cancer_lineage:
+        for code in patient.cancer.lineage:
             out.update(self._by_code.get(code, ()))
-        out.update(self._heme if patient.hematologic else self._solid)
+        out.update(self._heme if patient.cancer.hematologic else self._solid)
         return sorted(out)
 
 

@@ -169,7 +169,7 @@ class PerformanceStatusFact(FactBase):
     al. (Am J Clin Oncol 1982: ECOG 0 = KPS 90–100, 1 = 70–80, 2 = 50–60, 3 = 30–40,
     4 = 10–20) and Buccheri et al. 1996, the one NCI's curated criteria use (ECOG 0 =
     KPS 100, 1 = 80–90, 2 = 60–70, 3 = 40–50, 4 = 20–30).
-    The parser (``matchers/rules/performance.toml``) takes their union for a required
+    The parser (``matchers/rules/performance_status.toml``) takes their union for a required
     bound (every ECOG grade the KPS bound may fit) and their intersection for a
     forbidden one, so neither table's reading is wrongly refused.
     """

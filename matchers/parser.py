@@ -7,7 +7,7 @@
 The spaCy pipeline (:func:`matchers.pipeline.build_nlp`) runs once per trial text —
 on a same-length normalization of ``summary.eligibility_text``, so every offset is an
 offset into the original text — and the per-category extractors
-(:mod:`matchers.extract`) slice its annotations per criterion. A criterion the rules
+(:mod:`matchers.criteria`) slice its annotations per criterion. A criterion the rules
 do not understand is kept with no facts (uninterpreted), never dropped.
 
 Trial-level checks after extraction (precision over recall):
@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from matchers.extract import extract_all
-from matchers.extract.biomarkers import extract_biomarkers
-from matchers.extract.common import CriterionText, Scope, normalize_text
-from matchers.extract.disease import extract_cancer_types, extract_stage
+from matchers.criteria import ExtractContext, extract_all
+from matchers.criteria.biomarker import extract_biomarkers
+from matchers.criteria.cancer_type import extract_cancer_types
+from matchers.criteria.common import CriterionText, Scope, normalize_text
+from matchers.criteria.stage import extract_stage
 from matchers.models import (
     AgeFact,
     CancerTypeFact,
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PARSER_VERSION", "EligibilityParser"]
 
-PARSER_VERSION = "2026.12.1"
+PARSER_VERSION = "2026.12.2"
 """Version of the parsing rules; bump on any rule or code change that alters output.
 Part of the store's parsed-criteria key, so a new version re-parses on the next sync."""
 
@@ -99,6 +100,7 @@ class EligibilityParser:
         self._settings = settings or MatcherSettings()
         self._rules = rules or load_rules()
         self._variants_marker = {vid: v.marker for vid, v in ontology.biomarkers.variants.items()}
+        self._extract = ExtractContext(self._rules, ontology, self._variants_marker)
         terms = nlp.get_pipe("trialmatch_terms") if "trialmatch_terms" in nlp.pipe_names else None
         self._terms: TermMatcher | None = terms if isinstance(terms, TermMatcher) else None
 
@@ -213,7 +215,7 @@ class EligibilityParser:
         )
 
     def _facts(self, c: CriterionText) -> tuple[Fact, ...]:
-        facts = extract_all(c, self._rules, self._ontology, self._variants_marker)
+        facts = extract_all(c, self._extract)
         if c.group and len({f.category for f in facts}) > 1:
             return ()  # a list of alternatives of several categories: not a conjunction
         return tuple(facts)

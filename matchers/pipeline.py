@@ -25,7 +25,7 @@
 Each component follows spaCy style: the algorithm is a plain function
 (:func:`mark_criterion_boundaries`, :func:`match_terms`); a ``@Language.factory``
 component wraps it. The pipeline only *annotates*; turning annotations into facts is
-``matchers.extract``'s job.
+``matchers.criteria``' job.
 """
 
 import bisect

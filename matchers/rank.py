@@ -43,15 +43,17 @@ from matchers.index import OPEN_STATUSES, STATUS_ORDER, TrialIndex
 from matchers.models import SiteDistance, TrialMatch, Verdict
 from matchers.normalize import NormalizedPatient, normalize_patient
 from matchers.patient import PatientProfile
+from matchers.score import load_weights
 
 if TYPE_CHECKING:
     from ontologies import Ontology
 
-ELIGIBLE_BONUS = {Verdict.ELIGIBLE: 0.15, Verdict.POSSIBLY_ELIGIBLE: 0.0,
-                  Verdict.INELIGIBLE: 0.0}
-"""Added to an eligible trial's score for ordering: eligible and possibly eligible trials
-share one tier, so a disease-targeted trial with one open question ranks above a generic
-"any solid tumour" trial that happens to have none."""
+ELIGIBLE_BONUS = {Verdict.ELIGIBLE: load_weights().eligible_bonus,
+                  Verdict.POSSIBLY_ELIGIBLE: 0.0, Verdict.INELIGIBLE: 0.0}
+"""Added to an eligible trial's score for ordering (``eligible_bonus`` of
+``matchers/rules/score.toml``): eligible and possibly eligible trials share one tier, so
+a disease-targeted trial with one open question ranks above a generic "any solid tumour"
+trial that happens to have none."""
 
 
 class MatchResults(BaseModel):

@@ -45,8 +45,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from matchers.errors import MatcherError
-from matchers.normalize import PatientProfileError
+from matchers.errors import MatcherError, PatientProfileError
 from ontologies.errors import OntologyError, UnknownConditionError
 from trial_cache.errors import (
     NoPublishedSyncError,

@@ -92,13 +92,13 @@ class ContextRuleData(_Strict):
 
 class ContextRules(_Strict):
     """Negation/exception/permission cues (``context.toml``), fed to medspacy ConText
-    (or negspacy) and used by the rule-based scope logic of ``matchers.extract``."""
+    (or negspacy) and used by the rule-based scope logic of ``matchers.criteria``."""
 
     rules: tuple[ContextRuleData, ...] = Field(min_length=1)
 
 
 # --------------------------------------------------------------------------------------
-# labs.toml
+# lab.toml
 # --------------------------------------------------------------------------------------
 
 
@@ -112,13 +112,13 @@ class LabDef(_Strict):
 
 
 class LabRules(_Strict):
-    """Lab names and plausibility ranges (``labs.toml``)."""
+    """Lab names and plausibility ranges (``lab.toml``)."""
 
     labs: tuple[LabDef, ...] = Field(min_length=1)
 
 
 # --------------------------------------------------------------------------------------
-# performance.toml
+# performance_status.toml
 # --------------------------------------------------------------------------------------
 
 
@@ -131,7 +131,7 @@ class KpsBand(_Strict):
 
 
 class PerformanceRules(_Strict):
-    """Performance-status scale names and the KPS→ECOG table (``performance.toml``)."""
+    """Performance-status scale names and the KPS→ECOG table (``performance_status.toml``)."""
 
     ecog_names: tuple[str, ...]
     kps_names: tuple[str, ...]
@@ -143,23 +143,23 @@ class PerformanceRules(_Strict):
 
 
 # --------------------------------------------------------------------------------------
-# extents.toml
+# stage.toml
 # --------------------------------------------------------------------------------------
 
 
 class ExtentRules(_Strict):
-    """Disease-extent phrases → ``DiseaseExtent`` values (``extents.toml``)."""
+    """Disease-extent phrases → ``DiseaseExtent`` values (``stage.toml``)."""
 
     extents: dict[str, tuple[str, ...]]
 
 
 # --------------------------------------------------------------------------------------
-# therapy.toml
+# prior_therapy.toml
 # --------------------------------------------------------------------------------------
 
 
 class TherapyRules(_Strict):
-    """Prior-therapy cue words (``therapy.toml``): relation cues, setting words, generic
+    """Prior-therapy cue words (``prior_therapy.toml``): relation cues, setting words, generic
     class phrases the ontology may lack, and words that mark a therapy mention as
     *not* prior therapy (e.g. concomitant medication)."""
 
@@ -173,12 +173,12 @@ class TherapyRules(_Strict):
 
 
 # --------------------------------------------------------------------------------------
-# cancer.toml
+# cancer_type.toml
 # --------------------------------------------------------------------------------------
 
 
 class CancerRules(_Strict):
-    """Generic cancer phrases (``cancer.toml``): solid tumour / any malignancy /
+    """Generic cancer phrases (``cancer_type.toml``): solid tumour / any malignancy /
     haematologic malignancy, and phrases that name a cancer but not the trial's target
     (``other malignancy`` contexts)."""
 
@@ -240,22 +240,22 @@ class Rules(_Strict):
 
     sections: SectionRules
     context: ContextRules
-    labs: LabRules
-    performance: PerformanceRules
-    extents: ExtentRules
-    therapy: TherapyRules
-    cancer: CancerRules
+    lab: LabRules
+    performance_status: PerformanceRules
+    stage: ExtentRules
+    prior_therapy: TherapyRules
+    cancer_type: CancerRules
     shape: ShapeRules
 
 
 _FILES: dict[str, type[_Strict]] = {
     "sections": SectionRules,
     "context": ContextRules,
-    "labs": LabRules,
-    "performance": PerformanceRules,
-    "extents": ExtentRules,
-    "therapy": TherapyRules,
-    "cancer": CancerRules,
+    "lab": LabRules,
+    "performance_status": PerformanceRules,
+    "stage": ExtentRules,
+    "prior_therapy": TherapyRules,
+    "cancer_type": CancerRules,
     "shape": ShapeRules,
 }
 

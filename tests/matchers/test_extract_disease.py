@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from matchers.extract.disease import parse_stage_text
+from matchers.criteria.stage import parse_stage_text
 
 
 @pytest.mark.parametrize(

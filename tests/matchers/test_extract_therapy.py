@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from matchers.extract.therapy import parse_lines
+from matchers.criteria.prior_therapy import parse_lines
 
 
 def got(facts: list[Any]) -> list[tuple[Any, ...]]:

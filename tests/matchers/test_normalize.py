@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from matchers.normalize import PatientProfileError, normalize_patient
+from matchers.errors import PatientProfileError
+from matchers.normalize import normalize_patient
 from matchers.patient import PatientProfile
 from tests.matchers.test_evaluate_builders import BREAST_HER2_LOW, NSCLC_EGFR, patient
 
@@ -23,15 +24,15 @@ from tests.matchers.test_evaluate_builders import BREAST_HER2_LOW, NSCLC_EGFR, p
 )
 def test_cancer_type_resolves(ontology: Any, text: str, code: str) -> None:
     p = patient(ontology, cancer_type=text)
-    assert p.cancer_code == code
-    assert p.cancer_lineage[0] == code
+    assert p.cancer.code == code
+    assert p.cancer.lineage[0] == code
 
 
 def test_lineage_and_implied_histology(ontology: Any) -> None:
     p = patient(ontology, cancer_type="PLEMESO")
-    assert p.cancer_lineage == ("PLEMESO", "PLMESO", "PLEURA")
+    assert p.cancer.lineage == ("PLEMESO", "PLMESO", "PLEURA")
     assert p.histology == "epithelioid"
-    assert p.malignant and not p.hematologic
+    assert p.cancer.malignant and not p.cancer.hematologic
 
 
 def test_unknown_cancer_type_is_a_profile_error(ontology: Any) -> None:
@@ -43,8 +44,8 @@ def test_unknown_cancer_type_is_a_profile_error(ontology: Any) -> None:
 
 def test_desmoid_is_not_malignant_nor_metastatic(ontology: Any) -> None:
     p = patient(ontology, cancer_type="DES")
-    assert not p.malignant
-    assert p.extents.get("metastatic") is False
+    assert not p.cancer.malignant
+    assert p.stage.extents.get("metastatic") is False
 
 
 @pytest.mark.parametrize(
@@ -63,7 +64,7 @@ def test_stage_extents(ontology: Any, stage: str, resectable: bool | None,
                        expected: dict[str, bool]) -> None:
     p = patient(ontology, cancer_type="LUAD", stage=stage, resectable=resectable)
     for k, v in expected.items():
-        assert p.extents.get(k) is v, (k, p.extents)
+        assert p.stage.extents.get(k) is v, (k, p.stage.extents)
 
 
 @pytest.mark.parametrize(
@@ -79,60 +80,60 @@ def test_stage_extents(ontology: Any, stage: str, resectable: bool | None,
 def test_her2_category(ontology: Any, ihc: str, ish: str | None, category: str) -> None:
     markers = {"HER2_IHC": ihc} | ({"HER2_ISH": ish} if ish else {})
     p = patient(ontology, cancer_type="IDC", biomarkers=markers)
-    assert p.her2_category == category
-    assert p.markers["HER2"].positive is (category == "positive")
+    assert p.biomarkers.her2_category == category
+    assert p.biomarkers.markers["HER2"].positive is (category == "positive")
 
 
 def test_breast_receptors_and_germline(ontology: Any) -> None:
     p = patient(ontology, **BREAST_HER2_LOW)
-    assert p.hr_positive is True
-    assert p.markers["ER"].percent == 90
-    assert p.markers["PIK3CA"].positive is False
-    assert p.markers["BRCA1"].positive is False and p.markers["BRCA2"].positive is False
+    assert p.biomarkers.hr_positive is True
+    assert p.biomarkers.markers["ER"].percent == 90
+    assert p.biomarkers.markers["PIK3CA"].positive is False
+    assert p.biomarkers.markers["BRCA1"].positive is False and p.biomarkers.markers["BRCA2"].positive is False
     q = patient(ontology, cancer_type="IDC", biomarkers={"ER": "negative", "PR": "negative"})
-    assert q.hr_positive is False
+    assert q.biomarkers.hr_positive is False
 
 
 def test_egfr_pdl1_kras(ontology: Any) -> None:
     p = patient(ontology, **NSCLC_EGFR)
-    egfr = p.markers["EGFR"]
+    egfr = p.biomarkers.markers["EGFR"]
     assert egfr.positive is True
     assert {"exon19del", "common", "sensitizing"} <= egfr.variants
     assert "T790M" in egfr.absent_variants
-    assert p.pdl1_tps == (10.0, 10.0)
-    assert p.markers["KRAS"].positive is False
+    assert p.biomarkers.pdl1_tps == (10.0, 10.0)
+    assert p.biomarkers.markers["KRAS"].positive is False
     q = patient(ontology, cancer_type="LUAD", biomarkers={"KRAS": "G12C", "PD-L1_TPS": "<1%"})
-    assert "G12C" in q.markers["KRAS"].variants
-    assert q.pdl1_tps is not None and q.pdl1_tps[1] < 1.0
+    assert "G12C" in q.biomarkers.markers["KRAS"].variants
+    assert q.biomarkers.pdl1_tps is not None and q.biomarkers.pdl1_tps[1] < 1.0
 
 
 def test_prior_therapies(ontology: Any) -> None:
     p = patient(ontology, **BREAST_HER2_LOW)
-    assert {"letrozole", "palbociclib", "capecitabine"} <= p.drugs
-    assert {"cdk46", "chemotherapy", "systemic"} <= p.classes
-    assert p.systemic_lines == 2 and p.systemic_lines_advanced == 2
+    assert {"letrozole", "palbociclib", "capecitabine"} <= p.therapy.drugs
+    assert {"cdk46", "chemotherapy", "systemic"} <= p.therapy.classes
+    assert p.therapy.systemic_lines == 2 and p.therapy.systemic_lines_advanced == 2
     q = patient(ontology, **NSCLC_EGFR)
-    assert "osimertinib" in q.drugs
-    assert "egfr_tki" in q.classes
+    assert "osimertinib" in q.therapy.drugs
+    assert "egfr_tki" in q.therapy.classes
     r = patient(ontology, cancer_type="LUAD",
                 prior_therapies=[{"name": "carboplatin/pemetrexed", "line": 1}])
-    assert {"platinum", "chemotherapy"} <= r.classes
-    assert r.systemic_lines == 1
+    assert {"platinum", "chemotherapy"} <= r.therapy.classes
+    assert r.therapy.systemic_lines == 1
 
 
 def test_class_only_therapy_resolves(ontology: Any) -> None:
     p = patient(ontology, cancer_type="LUAD", prior_therapies=[
         {"class": "third-generation EGFR tyrosine kinase inhibitor", "line": 1}])
-    assert "egfr_tki" in p.classes
-    assert p.systemic_lines == 1
+    assert "egfr_tki" in p.therapy.classes
+    assert p.therapy.systemic_lines == 1
 
 
 def test_surgery_is_not_a_systemic_line(ontology: Any) -> None:
     p = patient(ontology, cancer_type="DES", prior_therapies=[
         {"name": "marginal surgical resection", "class": "surgery", "line": 1},
         {"name": "sorafenib 400 mg daily", "line": 2, "setting": "recurrent/progressive"}])
-    assert p.systemic_lines == 1
-    assert "sorafenib" in p.drugs
+    assert p.therapy.systemic_lines == 1
+    assert "sorafenib" in p.therapy.drugs
 
 
 def test_location_from_zip(ontology: Any) -> None:
@@ -143,8 +144,8 @@ def test_location_from_zip(ontology: Any) -> None:
 
 def test_conditions_present_and_absent(ontology: Any) -> None:
     p = patient(ontology, cancer_type="LUAD", conditions=["HIV", "no interstitial lung disease"])
-    assert "hiv" in p.conditions_present
-    assert p.conditions_absent  # ILD resolved as explicitly absent
+    assert "hiv" in p.conditions.present
+    assert p.conditions.absent  # ILD resolved as explicitly absent
 
 
 def test_her2_category_word_given_as_the_ihc_result(ontology: Any) -> None:
@@ -153,4 +154,4 @@ def test_her2_category_word_given_as_the_ihc_result(ontology: Any) -> None:
 
     p = normalize_patient(PatientProfile(cancer_type="BRCA",
                                          biomarkers={"HER2_IHC": "ultralow"}), ontology)
-    assert p.her2_category == "ultralow"
+    assert p.biomarkers.her2_category == "ultralow"

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import pytest
 
-from matchers.extract.biomarkers import her2_categories_from_text
-from matchers.extract.common import normalize_text, parse_comparator, parse_number
-from matchers.extract.labs import normalize_chemistry, normalize_count, normalize_hemoglobin
-from matchers.extract.performance import kps_to_ecog, ps_bounds
+from matchers.criteria.biomarker import her2_categories_from_text
+from matchers.criteria.common import normalize_text, parse_comparator, parse_number
+from matchers.criteria.labs import normalize_chemistry, normalize_count, normalize_hemoglobin
+from matchers.criteria.performance_status import kps_to_ecog, ps_bounds
 from matchers.rules import load_rules
 
 BANDS = tuple(
     sorted(
-        ((b.kps, b.ecog_min, b.ecog_max) for b in load_rules().performance.kps_to_ecog),
+        ((b.kps, b.ecog_min, b.ecog_max) for b in load_rules().performance_status.kps_to_ecog),
         reverse=True,
     )
 )

@@ -26,6 +26,7 @@ __all__ = [
     "CMP",
     "CMP_BOUND",
     "NUM",
+    "OTHER_CONTEXT",
     "Comparator",
     "CriterionText",
     "Polarity",
@@ -33,6 +34,9 @@ __all__ = [
     "compiled_per_rules",
     "conditional_predicate",
     "conditional_subject",
+    "direct_negation",
+    "keep_mention",
+    "keep_terms",
     "normalize_text",
     "parse_comparator",
     "parse_number",
@@ -386,3 +390,65 @@ def parse_number(text: str) -> float | None:
         return float(t)
     except ValueError:
         return None
+
+
+# --------------------------------------------------------------------------------------
+# keeping mentions (shared by the disease categories)
+# --------------------------------------------------------------------------------------
+
+_NON_BEFORE = re.compile(r"non[\s-]*$", re.I)
+OTHER_CONTEXT = re.compile(  # a cancer named as another/prior one, right before it
+    r"\b(?:other|another|second|secondary|prior|previous|history\s+of|concurrent|additional|"
+    r"synchronous|metachronous|past)\b[^.;]{0,40}$",
+    re.I,
+)
+
+def keep_terms(c: CriterionText, labels: tuple[str, ...]) -> list[Term]:
+    """The terms of ``labels`` worth reading: the longest of nested matches, none right
+    after "non-" ("non-small cell" is not "small cell"), one per span."""
+    terms = c.terms_of(*labels)
+    out: list[Term] = []
+    for t in terms:
+        if any(
+            o is not t
+            and o.label in labels
+            and o.start <= t.start
+            and t.end <= o.end
+            and (o.end - o.start) > (t.end - t.start)
+            for o in terms
+        ):
+            continue
+        if _NON_BEFORE.search(c.norm[max(c.start, t.start - 5) : t.start]) and not c.lower[
+            t.start : t.end
+        ].startswith("non"):
+            continue
+        if out and (out[-1].start, out[-1].end) == (t.start, t.end):
+            continue
+        out.append(t)
+    return out
+
+def direct_negation(c: CriterionText, s: int) -> bool:
+    """True if the negation cue governing a mention at ``s`` is close and no therapy
+    term lies between ("no history of breast cancer"), as opposed to a cancer named as
+    the setting of something negated ("no prior chemotherapy for NSCLC")."""
+    sc = c.in_scope(s, s + 1, "NEGATED_EXISTENCE")
+    if sc is None:
+        return c.in_scope(s, s + 1, "EXCLUDED") is not None
+    between = c.norm[sc.cue_end : s]
+    if len(between) > 60:
+        return False
+    if any(sc.cue_end <= t.start < s for t in c.terms_of("THERAPY_CLASS", "DRUG")):
+        return False
+    return not re.search(
+        r"\b(?:for|to\s+treat|treatment\s+of|therapy|treatment|eligible|trials?)\b", between, re.I
+    )
+
+
+def keep_mention(c: CriterionText, s: int, e: int) -> tuple[bool, bool, str | None]:
+    """(keep, negated, exception) for an ontology or cue mention ``[s, e)``: dropped
+    inside an exception, a condition or a permission, or when it is the subject of a
+    condition ("for patients with X: ...")."""
+    pol = polarity(c, s, e)
+    if pol.drop or pol.permitted or conditional_subject(c, s, e):
+        return False, False, None
+    return True, pol.negated, pol.exception

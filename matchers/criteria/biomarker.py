@@ -22,14 +22,32 @@ marker mention becomes a fact only with a status read next to it:
 never a negated HER2-positive. Text negation ("no", "without", "must not have") sets
 ``negated``; a mention under a condition ("patients with EGFR mutation must have
 received …") or permission is not a requirement.
+
+**Patient side** (:func:`read_biomarkers`) — ``profile.biomarkers`` (marker → result)
+resolved to per-marker results (:class:`MarkerResult`), the HER2 category per ASCO/CAP
+2023 (:func:`ontologies.biomarkers.her2_category`: HER2-low = IHC 1+ or IHC 2+/ISH−;
+HER2-positive = IHC 3+ or ISH amplified; zero/ultralow/low are all HER2-negative),
+hormone-receptor status (HR+ if ER or PR positive, ASCO/CAP 2020: ≥ 1 % staining), PD-L1
+TPS/CPS as closed ranges ("<1%" → [0, 0.999]); group markers (BRCA = BRCA1/BRCA2, RAS =
+KRAS/NRAS/HRAS) altered if any member is, not altered if every member is known not to be.
+A marker not listed is unknown.
+
+**Comparison** (:func:`compare_biomarker`) — the fact's status (and variant, HER2
+categories, score threshold) against the patient's result; biomarkers of different
+markers in one criterion combine by the connectors written between them
+(:func:`combine_biomarkers`; ``ParsedCriterion.biomarker_joins``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from matchers.extract.common import (
+from pydantic import BaseModel, ConfigDict, Field
+
+from matchers.criteria.base import Atom, Category, CompareContext, ExtractContext
+from matchers.criteria.common import (
     CMP_BOUND,
     NUM,
     CriterionText,
@@ -38,11 +56,27 @@ from matchers.extract.common import (
     parse_number,
     polarity,
 )
-from matchers.models import BiomarkerFact
+from matchers.logic import Tri, and_, or_
+from matchers.models import BiomarkerFact, Fact, ParsedCriterion
 from matchers.pipeline import Term
 from matchers.rules import Rules
 
-__all__ = ["extract_biomarkers", "her2_categories_from_text"]
+if TYPE_CHECKING:
+    from matchers.normalize import NormalizedPatient
+    from matchers.patient import PatientProfile
+    from ontologies import Ontology
+
+__all__ = [
+    "CATEGORY",
+    "HER2_NEGATIVE",
+    "MarkerResult",
+    "PatientBiomarkers",
+    "combine_biomarkers",
+    "compare_biomarker",
+    "extract_biomarkers",
+    "her2_categories_from_text",
+    "read_biomarkers",
+]
 
 _HER2_NEG = ("zero", "ultralow", "low")
 
@@ -611,3 +645,559 @@ def _pdl1(
         if st in ("positive", "expressed") and val <= 1:
             return score, None, None, st, e
     return score, thr, thr_max, st, base + m.end()
+
+
+def _extract(c: CriterionText, ctx: ExtractContext) -> list[Fact]:
+    return [f.model_copy(update={"rule": f"biomarker.{f.score.lower()}" if f.score
+                                 else "biomarker.status"})
+            for f in extract_biomarkers(c, ctx.rules, ctx.variants_marker)]
+
+
+# --------------------------------------------------------------------------------------
+# patient side
+# --------------------------------------------------------------------------------------
+
+
+class MarkerResult(BaseModel):
+    """What is known of one biomarker for the patient.
+
+    ``positive`` is the overall call: for a gene, altered (mutated, rearranged,
+    amplified, deleted, loss); for a protein, expressed/positive. ``None`` = unknown.
+    ``variants`` are variant ids known present (``exon19del``, ``G12C``, plus the
+    derived groups ``common``/``sensitizing``/``rare`` for EGFR), ``absent_variants``
+    those tested and not found. ``percent`` keeps a reported staining percentage
+    (ER 90 %). ``germline`` is True for a germline result (gBRCA).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    marker: str
+    positive: bool | None = None
+    variants: frozenset[str] = frozenset()
+    absent_variants: frozenset[str] = frozenset()
+    amplified: bool | None = None
+    rearranged: bool | None = None
+    germline: bool | None = None
+    percent: float | None = None
+    raw: tuple[str, ...] = ()
+
+
+_UNKNOWN_VALUE = re.compile(
+    r"\b(unknown|pending|not (?:tested|done|assessed|performed|available)|equivocal"
+    r"|indeterminate|n/?a|insufficient)\b",
+    re.I,
+)
+
+
+_NEGATIVE_VALUE = re.compile(
+    r"\b(negative|neg|not detected|undetected|wild[- ]?type|wt|not mutated|non-?mutated"
+    r"|unmutated|no (?:mutation|alteration|amplification|fusion|rearrangement)s?"
+    r"|absent|not amplified|non-?amplified|not expressed|intact|retained|none)\b",
+    re.I,
+)
+
+
+_POSITIVE_VALUE = re.compile(
+    r"\b(positive|pos|detected|mutated|mutation|mutant|present|amplified|amplification"
+    r"|rearranged|rearrangement|fusion|over-?expressed|overexpression|expressed|deletion"
+    r"|insertion|loss|deficient|altered|alteration|high)\b|\+",
+    re.I,
+)
+
+
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+
+
+_FALLBACK_VARIANTS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
+    ("EGFR", "exon19del", re.compile(r"exon\s*19\s*del|ex19\s*del|del\s*19|E746_A750", re.I)),
+    ("EGFR", "L858R", re.compile(r"L858R", re.I)),
+    ("EGFR", "exon20ins", re.compile(r"exon\s*20\s*ins|ex20\s*ins", re.I)),
+    ("EGFR", "T790M", re.compile(r"T790M", re.I)),
+    ("EGFR", "C797S", re.compile(r"C797S", re.I)),
+    ("KRAS", "G12C", re.compile(r"G12C", re.I)),
+    ("BRAF", "V600E", re.compile(r"V600E", re.I)),
+)
+
+
+_HER2_CATEGORY_WORDS = (
+    ("ultralow", "ultralow"),
+    ("ultra-low", "ultralow"),
+    ("low", "low"),
+    ("zero", "zero"),
+    ("positive", "positive"),
+    ("amplified", "positive"),
+)
+
+
+def _polarity(value: str | float | bool) -> bool | None:
+    """True (altered/positive), False (negative/wild-type) or None (unknown)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value > 0
+    text = value.strip()
+    if not text or _UNKNOWN_VALUE.search(text):
+        return None
+    if _NEGATIVE_VALUE.search(text) or text.endswith("-") or text in {"0", "0%"}:
+        return False
+    if _POSITIVE_VALUE.search(text):
+        return True
+    return None
+
+
+def _score_range(value: str | float | bool) -> tuple[float, float] | None:
+    """A PD-L1 TPS (%) or CPS value as a closed range.
+
+    ``60`` → (60, 60); ``"<1%"`` → (0, 0.999); ``"1-49%"`` → (1, 49); ``"≥50%"`` →
+    (50, 100); ``"negative"`` → (0, 0.999); ``"high"`` → (50, 100); else None.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value), float(value)
+    t = value.strip().lower().replace("≥", ">=").replace("≤", "<=")
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%?\s*(?:-|–|to)\s*(\d+(?:\.\d+)?)\s*%?", t)
+    if m:
+        return float(m.group(1)), float(m.group(2))
+    m = re.fullmatch(r"(<=|<|>=|>)\s*(\d+(?:\.\d+)?)\s*%?", t)
+    if m:
+        op, x = m.group(1), float(m.group(2))
+        if op == "<":
+            return 0.0, max(0.0, x - 0.001)
+        if op == "<=":
+            return 0.0, x
+        if op == ">=":
+            return x, 100.0
+        return x + 0.001, 100.0
+    m = re.search(r"(\d+(?:\.\d+)?)", t)
+    if m:
+        x = float(m.group(1))
+        return x, x
+    if re.search(r"negative|not expressed", t):
+        return 0.0, 0.999
+    if "high" in t:
+        return 50.0, 100.0
+    return None
+
+
+def _detect_variants(marker: str, text: str, ontology: Ontology) -> set[str]:
+    """Variant ids of ``marker`` named in ``text`` (ontology names; a few regexes as a
+    safety net for spellings such as "E746_A750del")."""
+    found: set[str] = set()
+    vid = ontology.biomarkers.resolve_variant(text, marker)
+    if vid:
+        found.add(str(vid))
+    low = text.lower()
+    for var in ontology.biomarkers.variants_of(marker).values():
+        for name in (var.id, *var.names):
+            n = name.lower()
+            if n and re.search(r"(?<![a-z0-9])" + re.escape(n) + r"(?![a-z0-9])", low):
+                found.add(var.id)
+                break
+    for m, fid, pat in _FALLBACK_VARIANTS:
+        if m == marker and pat.search(text):
+            found.add(fid)
+    return found
+
+
+def _variant_groups(marker: str, variants: set[str], ontology: Ontology) -> set[str]:
+    """``variants`` plus every variant group of ``marker`` that covers one of them
+    (ontology ``variant_covers``: exon19del → common, sensitizing)."""
+    vocab = ontology.biomarkers
+    out = set(variants)
+    for gid in vocab.variants_of(marker):
+        try:
+            covered = vocab.variant_covers(gid)
+        except KeyError:
+            continue
+        if gid not in out and (covered - {gid}) & variants:
+            out.add(gid)
+    return out
+
+
+def _marker_id(base: str, ontology: Ontology) -> str:
+    resolved = ontology.biomarkers.resolve_marker(base)
+    if resolved:
+        return str(resolved)
+    return base.upper()
+
+
+def _split_key(key: str) -> tuple[list[str], str, bool | None]:
+    """``"gBRCA1/2"`` → (["BRCA1", "BRCA2"], "", True); ``"HER2_IHC"`` → (["HER2"], "IHC",
+    None); ``"PD-L1_TPS"`` → (["PD-L1"], "TPS", None)."""
+    k = key.strip()
+    germline: bool | None = None
+    m = re.match(r"^g(?=[A-Z])", k)
+    if m:
+        germline, k = True, k[1:]
+    m = re.match(r"^[ts](?=BRCA)", k)
+    if m:
+        germline, k = False, k[1:]
+    parts = re.split(r"[_\s]+", k, maxsplit=1)
+    base = parts[0]
+    qual = parts[1].upper() if len(parts) > 1 else ""
+    if "GERMLINE" in qual:
+        germline, qual = True, qual.replace("GERMLINE", "").strip("_ ")
+    if "SOMATIC" in qual:
+        germline, qual = False, qual.replace("SOMATIC", "").strip("_ ")
+    bases = [base]
+    m2 = re.fullmatch(r"([A-Za-z]+)(\d)/(\d)", base)
+    if m2:
+        bases = [m2.group(1) + m2.group(2), m2.group(1) + m2.group(3)]
+    return bases, qual, germline
+
+
+def _normalize_biomarkers(
+    raw: Mapping[str, str | float | bool], ontology: Ontology
+) -> tuple[
+    dict[str, MarkerResult], str | None, bool | None,
+    tuple[float, float] | None, tuple[float, float] | None,
+]:
+    from ontologies.biomarkers import her2_category
+
+    acc: dict[str, dict[str, Any]] = {}
+    her2_ihc: str | None = None
+    her2_ish: str | None = None
+    her2_cat: str | None = None
+    tps: tuple[float, float] | None = None
+    cps: tuple[float, float] | None = None
+
+    def slot(marker: str) -> dict[str, Any]:
+        return acc.setdefault(
+            marker,
+            {"positive": None, "variants": set(), "absent": set(), "amplified": None,
+             "rearranged": None, "germline": None, "percent": None, "raw": []},
+        )
+
+    for key, value in raw.items():
+        bases, qual, germline = _split_key(key)
+        text = str(value)
+        for base in bases:
+            marker = _marker_id(base, ontology)
+            if qual in {"ASSAY", "METHOD", "CLONE", "PLATFORM", "DATE"}:
+                continue
+            if marker in {"PD-L1", "PDL1"} or base.upper().replace("-", "") == "PDL1":
+                marker = "PD-L1"
+                score_kind = qual or ("CPS" if "cps" in text.lower() else "TPS")
+                rng = _score_range(value)
+                if rng is not None:
+                    if "CPS" in score_kind:
+                        cps = rng
+                    else:
+                        tps = rng
+                s = slot(marker)
+                s["raw"].append(f"{key}: {text}")
+                if rng is not None:
+                    s["positive"] = rng[0] >= 1.0 if rng[0] >= 1.0 or rng[1] < 1.0 else None
+                continue
+            if marker == "HER2" or base.upper() in {"HER2", "ERBB2"}:
+                marker = "HER2"
+                if qual in {"IHC", ""} and re.search(r"[0-3]\s*\+|^\s*0\s*$", text):
+                    her2_ihc = text
+                elif qual in {"ISH", "FISH", "CISH", "SISH", "AMPLIFICATION"}:
+                    her2_ish = text
+                elif qual in {"CATEGORY", "STATUS", "", "IHC"}:
+                    # (also a category word given as the IHC result: "ultralow")
+                    low = text.lower()
+                    for word, cat in _HER2_CATEGORY_WORDS:
+                        if word in low:
+                            her2_cat = her2_cat or cat
+                            break
+                    else:
+                        pol = _polarity(value)
+                        if pol is not None:
+                            slot(marker)["positive"] = pol
+                slot(marker)["raw"].append(f"{key}: {text}")
+                continue
+            s = slot(marker)
+            s["raw"].append(f"{key}: {text}")
+            if germline is not None:
+                s["germline"] = germline
+            pol = _polarity(value)
+            qual_variants = _detect_variants(marker, qual, ontology) if qual else set()
+            if qual_variants:
+                if pol is True:
+                    s["variants"] |= qual_variants
+                    s["positive"] = True
+                elif pol is False:
+                    s["absent"] |= qual_variants
+                continue
+            if qual.startswith("AMP") or "AMPLIF" in qual:
+                s["amplified"] = pol
+                if pol:
+                    s["positive"] = True
+                continue
+            if qual in {"FUSION", "REARRANGEMENT"}:
+                s["rearranged"] = pol
+                if pol:
+                    s["positive"] = True
+                continue
+            variants = _detect_variants(marker, text, ontology)
+            if variants and pol is not False:
+                pol = True
+                s["variants"] |= variants
+            if pol is not None:
+                s["positive"] = pol if s["positive"] is not True else True
+            if pol and re.search(r"amplif", text, re.I):
+                s["amplified"] = True
+            if pol and re.search(r"fusion|rearrang|translocat", text, re.I):
+                s["rearranged"] = True
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                s["percent"] = float(value)
+                s["positive"] = value >= 1.0
+            else:
+                pm = _PERCENT.search(text)
+                if pm:
+                    s["percent"] = float(pm.group(1))
+
+    if her2_ihc is not None or her2_ish is not None:
+        computed = her2_category(her2_ihc, her2_ish)
+        if computed is not None:
+            her2_cat = str(computed)
+
+    if her2_cat is not None:
+        slot("HER2")["positive"] = her2_cat == "positive"
+        if her2_cat == "positive":
+            slot("HER2")["amplified"] = None
+
+    markers: dict[str, MarkerResult] = {}
+    for marker, s in acc.items():
+        variants = _variant_groups(marker, set(s["variants"]), ontology)
+        markers[marker] = MarkerResult(
+            marker=marker,
+            positive=s["positive"],
+            variants=frozenset(variants),
+            absent_variants=frozenset(s["absent"] - variants),
+            amplified=s["amplified"],
+            rearranged=s["rearranged"],
+            germline=s["germline"],
+            percent=s["percent"],
+            raw=tuple(s["raw"]),
+        )
+    # Group markers (ontology ``members``: BRCA = BRCA1/BRCA2, RAS = KRAS/NRAS/HRAS, …):
+    # altered if any member is, not altered if every member is known not to be.
+    for gid in ontology.biomarkers.markers:
+        if gid in markers:
+            continue
+        try:
+            members = ontology.biomarkers.members(gid) - {gid}
+        except KeyError:
+            continue
+        known = [markers[m] for m in members if m in markers]
+        if not members or not known:
+            continue
+        pos: bool | None = None
+        if any(k.positive for k in known):
+            pos = True
+        elif len(known) == len(members) and all(k.positive is False for k in known):
+            pos = False
+        markers[gid] = MarkerResult(
+            marker=gid, positive=pos,
+            germline=next((k.germline for k in known if k.germline is not None), None),
+            raw=tuple(r for k in known for r in k.raw),
+        )
+    er = markers.get("ER")
+    pr = markers.get("PR")
+    hr: bool | None = None
+    if (er and er.positive) or (pr and pr.positive):
+        hr = True
+    elif er and pr and er.positive is False and pr.positive is False:
+        hr = False
+    if "HR" in markers and markers["HR"].positive is not None:
+        hr = markers["HR"].positive
+    return markers, her2_cat, hr, tps, cps
+
+
+
+class PatientBiomarkers(BaseModel):
+    """The patient's biomarker results (see the module docstring). ``pdl1_tps`` /
+    ``pdl1_cps`` are closed ranges ``(low, high)`` in percent / score."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    markers: dict[str, MarkerResult] = Field(default_factory=dict)
+    her2_category: str | None = None
+    hr_positive: bool | None = None
+    pdl1_tps: tuple[float, float] | None = None
+    pdl1_cps: tuple[float, float] | None = None
+
+
+def read_biomarkers(profile: PatientProfile, ontology: Ontology) -> PatientBiomarkers:
+    """The patient's :class:`PatientBiomarkers` from ``profile.biomarkers``."""
+    markers, her2, hr, tps, cps = _normalize_biomarkers(profile.biomarkers, ontology)
+    return PatientBiomarkers(markers=markers, her2_category=her2, hr_positive=hr,
+                             pdl1_tps=tps, pdl1_cps=cps)
+
+
+# --------------------------------------------------------------------------------------
+# comparison
+# --------------------------------------------------------------------------------------
+
+
+HER2_NEGATIVE = frozenset({"zero", "ultralow", "low"})
+"""ASCO/CAP 2023: HER2-zero, -ultralow and -low are all HER2-negative."""
+
+
+_HER2_BY_STATUS: dict[str, frozenset[str]] = {
+    "positive": frozenset({"positive"}),
+    "amplified": frozenset({"positive"}),
+    "negative": HER2_NEGATIVE,
+    "low": frozenset({"low"}),
+    "ultralow": frozenset({"ultralow"}),
+    "zero": frozenset({"zero"}),
+    "expressed": frozenset({"low", "positive"}),
+}
+
+
+def _fmt_range(lo: float, hi: float) -> str:
+    return f"{lo:g}" if lo == hi else f"{lo:g}–{hi:g}"
+
+
+def _her2_atom(f: BiomarkerFact, p: PatientBiomarkers) -> Atom:
+    cats = frozenset(f.her2_categories) or _HER2_BY_STATUS.get(f.status, frozenset())
+    if f.status in ("negative", "wild_type") and not f.her2_categories:
+        cats = HER2_NEGATIVE
+    if not cats:
+        return Atom(f, None, "HER2 requirement not understood", "HER2 status (IHC/ISH)?",
+                    key=False)
+    if p.her2_category is not None:
+        name = {"positive": "HER2-positive", "low": "HER2-low", "ultralow": "HER2-ultralow",
+                "zero": "HER2-0"}[p.her2_category]
+        return Atom(f, p.her2_category in cats, f"patient is {name}", specificity=1.0)
+    her2 = p.markers.get("HER2")
+    if her2 is not None and her2.positive is not None:
+        if her2.positive:
+            return Atom(f, "positive" in cats, "patient is HER2-positive", specificity=1.0)
+        if cats >= HER2_NEGATIVE:
+            return Atom(f, True, "patient is HER2-negative", specificity=1.0)
+        if not cats & HER2_NEGATIVE:
+            return Atom(f, False, "patient is HER2-negative", specificity=1.0)
+        return Atom(f, None, "HER2-negative, IHC score not given", "HER2 IHC score (0/1+/2+)?")
+    return Atom(f, None, "HER2 status not given", "HER2 status (IHC/ISH)?")
+
+
+def _score_atom(f: BiomarkerFact, p: PatientBiomarkers) -> Atom:
+    kind = f.score or "TPS"
+    rng = p.pdl1_cps if kind == "CPS" else p.pdl1_tps
+    label = f"PD-L1 {kind}"
+    if rng is None and kind in ("TC",):
+        rng = p.pdl1_tps
+    lo_req = f.threshold
+    hi_req = f.threshold_max
+    if lo_req is None and hi_req is None:
+        if f.status in ("negative",):
+            hi_req = 0.999
+        elif f.status in ("positive", "expressed", "high"):
+            lo_req = 1.0
+    if rng is None:
+        marker = p.markers.get("PD-L1")
+        if (marker is not None and marker.positive is not None and lo_req is not None
+                and lo_req <= 1.0):
+            word = "positive" if marker.positive else "negative"
+            return Atom(f, marker.positive, f"PD-L1 {word}")
+        return Atom(f, None, f"{label} not given", f"{label}?")
+    lo, hi = rng
+    ok_lo: Tri = True
+    if lo_req is not None:
+        ok_lo = True if lo >= lo_req else (False if hi < lo_req else None)
+    ok_hi: Tri = True
+    if hi_req is not None:
+        ok_hi = True if hi <= hi_req else (False if lo > hi_req else None)
+    value = and_([ok_lo, ok_hi])
+    return Atom(f, value, f"{label} {_fmt_range(lo, hi)}",
+                None if value is not None else f"exact {label}?", specificity=1.0)
+
+
+def biomarker_value(f: BiomarkerFact, p: PatientBiomarkers) -> Atom:
+    """The fact checked against the patient's biomarker results."""
+    marker = f.marker.upper() if f.marker.upper() in ("HER2", "PD-L1", "HR") else f.marker
+    if marker == "HER2":
+        return _her2_atom(f, p)
+    if marker in ("PD-L1", "PDL1") or f.score is not None:
+        return _score_atom(f, p)
+    want_negative = f.status in ("negative", "wild_type")
+    if marker == "HR":
+        hr = p.hr_positive
+        if hr is None:
+            return Atom(f, None, "hormone-receptor status not given", "ER/PR status?")
+        value = (not hr) if want_negative else hr
+        return Atom(f, value, f"patient is HR-{'positive' if hr else 'negative'}",
+                    specificity=1.0)
+    if marker in ("TNBC", "TRIPLE_NEGATIVE"):
+        parts = [p.hr_positive is False if p.hr_positive is not None else None,
+                 None if p.her2_category is None and p.markers.get("HER2") is None
+                 else (p.her2_category in HER2_NEGATIVE if p.her2_category
+                       else p.markers["HER2"].positive is False)]
+        tn = and_(parts)
+        tn_value: Tri = (not tn) if (tn is not None and want_negative) else tn
+        return Atom(f, tn_value, "triple-negative" if tn else "not triple-negative"
+                    if tn is False else "receptor status incomplete",
+                    None if tn is not None else "ER/PR/HER2 status?")
+    r = p.markers.get(marker)
+    label = marker + (f" {f.variant}" if f.variant else "")
+    if r is None:
+        return Atom(f, None, f"{marker} status not given", f"{marker} status?")
+    positive: Tri
+    if f.variant:
+        v = f.variant
+        if v in r.variants:
+            positive = True
+        elif v in r.absent_variants or r.positive is False:
+            positive = False
+        elif r.positive and r.variants:
+            positive = False  # a different, identified variant (or variant group)
+        else:
+            positive = None
+    elif f.status == "amplified":
+        positive = r.amplified if r.amplified is not None else (
+            False if r.positive is False else None)
+    elif f.status == "rearranged":
+        positive = r.rearranged if r.rearranged is not None else (
+            False if r.positive is False else None)
+    else:
+        positive = r.positive
+        if positive and f.threshold is not None and r.percent is not None:
+            positive = r.percent >= f.threshold
+    desc = "; ".join(r.raw) if r.raw else marker
+    if positive is None:
+        return Atom(f, None, f"{desc} (not enough detail)", f"{label} status?")
+    value = (not positive) if want_negative else positive
+    return Atom(f, value, desc, specificity=1.0)
+
+
+def combine_biomarkers(criterion: ParsedCriterion, atoms: Sequence[Atom]) -> Tri:
+    """Positive biomarker atoms combined by the connectors written between them
+    (:attr:`ParsedCriterion.biomarker_joins`; AND binds tighter than OR; no connectors:
+    alternatives, OR)."""
+    joins = criterion.biomarker_joins
+    if not joins:
+        return or_(a.value for a in atoms)
+    segments: list[list[Tri]] = [[atoms[0].value]]
+    for c, atom in zip(joins, atoms[1:], strict=True):
+        if c == "or":
+            segments.append([atom.value])
+        else:
+            segments[-1].append(atom.value)
+    return or_(and_(seg) for seg in segments)
+
+
+
+def compare_biomarker(f: BiomarkerFact, p: NormalizedPatient, ctx: CompareContext) -> Atom:
+    """The fact checked against the patient's biomarkers (:func:`biomarker_value`)."""
+    return biomarker_value(f, p.biomarkers)
+
+
+CATEGORY = Category(
+    name="biomarker",
+    fact_type=BiomarkerFact,
+    extract=_extract,
+    compare=compare_biomarker,
+    combine=combine_biomarkers,
+    patient_part="biomarkers",
+    reader=read_biomarkers,
+    key=True,
+    priority=1,
+    rules_file="biomarker.toml",
+    cases_file="biomarker.toml",
+    module=__name__,
+)

@@ -1,7 +1,7 @@
 """Prior therapy: classes, drugs, number of lines, relation and setting.
 
 A therapy mention (ontology ``THERAPY_CLASS``/``DRUG`` terms, plus the generic phrases
-of ``matchers/rules/therapy.toml`` such as "prior therapy", "lines of systemic
+of ``matchers/rules/prior_therapy.toml`` such as "prior therapy", "lines of systemic
 therapy") becomes a :class:`~matchers.models.PriorTherapyFact` only when its clause
 says it is *prior* therapy ("prior", "previously", "received", "treated with",
 "progressed on", "refractory to", "lines of", "-naive", "untreated") and not
@@ -17,22 +17,58 @@ concomitant or planned therapy ("concurrent", "eligible for", "willing to receiv
 * setting: "for metastatic disease", "in the advanced setting", "(neo)adjuvant";
 * adjacent class words merge into the most specific class ("platinum-based
   chemotherapy" → platinum).
+
+**Patient side** (:func:`read_therapies`) — ``profile.prior_therapies``: ``None`` means
+not stated (unknown), ``[]`` none at all. Each therapy resolves to drug ids and the
+therapy-class closure (``ontology.therapies``; ``platinum`` → ``chemotherapy`` →
+``systemic``), regimens split into drugs ("letrozole + palbociclib"), class words resolved
+("third-generation EGFR tyrosine kinase inhibitor"), local treatments (surgery,
+radiotherapy) marked non-systemic; systemic lines overall and in the advanced setting
+(therapies sharing a ``line`` number are one line).
+
+**Comparison** (:func:`compare_prior_therapy`) — received / progressed / intolerant /
+naive and line-count bounds against the patient's therapies, in the fact's setting
+(early vs advanced); a time window in the criterion (``washout``) makes a
+received/naive statement a non-key timing question; "more than one CDK4/6 inhibitor"
+(``min_agents``) counts distinct agents.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from matchers.extract.common import CriterionText, compiled_per_rules, conditional_subject, polarity
-from matchers.models import PriorTherapyFact
+from pydantic import BaseModel, ConfigDict
+
+from matchers.criteria.base import Atom, Category, CompareContext, ExtractContext
+from matchers.criteria.common import (
+    CriterionText,
+    compiled_per_rules,
+    conditional_subject,
+    polarity,
+)
+from matchers.logic import Tri
+from matchers.models import Fact, PriorTherapyFact
 from matchers.rules import Rules, TherapyRules
+from matchers.shape import setting_family
 
 if TYPE_CHECKING:
+    from matchers.normalize import NormalizedPatient
+    from matchers.patient import PatientProfile, PriorTherapy
     from ontologies import Ontology
 
-__all__ = ["extract_prior_therapy", "parse_lines"]
+__all__ = [
+    "CATEGORY",
+    "NormalizedTherapy",
+    "PatientTherapies",
+    "compare_prior_therapy",
+    "count_lines",
+    "extract_prior_therapy",
+    "parse_lines",
+    "read_therapies",
+]
 
 _WORDNUM = {
     "one": 1,
@@ -197,7 +233,7 @@ def extract_prior_therapy(
 ) -> list[PriorTherapyFact]:
     """Prior-therapy facts of criterion ``c`` (one per therapy mention, sharing the
     clause's relation, lines and setting). See the module docstring."""
-    comp = _compiled(rules.therapy)
+    comp = _compiled(rules.prior_therapy)
     body = c.body
     base = c.start
     if not c.terms_of("THERAPY_CLASS", "DRUG") and not _THERAPY_GATE.search(body):
@@ -370,3 +406,336 @@ def _mentions(c: CriterionText, comp: _Compiled, ontology: Ontology) -> list[_Me
                 drug_classes |= set(ther.classes_of(d))
             mt.classes = [cl for cl in mt.classes if cl not in drug_classes]
     return merged
+
+
+def _extract(c: CriterionText, ctx: ExtractContext) -> list[Fact]:
+    return [f.model_copy(update={"rule": "prior_therapy.lines"
+                                 if f.min_lines is not None or f.max_lines is not None
+                                 else f"prior_therapy.{f.relation}"})
+            for f in extract_prior_therapy(c, ctx.rules, ctx.ontology)]
+
+
+# --------------------------------------------------------------------------------------
+# patient side
+# --------------------------------------------------------------------------------------
+
+
+class NormalizedTherapy(BaseModel):
+    """One prior therapy, resolved. ``classes`` is the class closure (``platinum`` →
+    ``chemotherapy`` → ``systemic``). ``systemic`` is None when neither a drug nor a
+    class could be resolved and the words do not say surgery/radiotherapy.
+    ``setting_family`` is ``advanced`` (metastatic, locally advanced, recurrent,
+    unresectable, palliative), ``early`` (adjuvant, neoadjuvant, perioperative) or None.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    drugs: frozenset[str] = frozenset()
+    classes: frozenset[str] = frozenset()
+    line: int | None = None
+    setting: str | None = None
+    setting_family: str | None = None
+    systemic: bool | None = None
+    progressed: bool | None = None
+
+
+_SPLIT_REGIMEN = re.compile(r"\s*(?:\+|/|,|;|&|\band\b|\bwith\b|\bplus\b|\bthen\b)\s*", re.I)
+
+
+_DOSE = re.compile(
+    r"\b\d+(?:\.\d+)?\s*(?:mg/m2|mg/kg|mg|mcg|µg|ug|g|iu|units?|auc\s*\d*|gy)\b.*$"
+    r"|\b(?:daily|once|twice|bid|tid|qd|weekly|q\d+w|every .*|x\s*\d+.*|cycles?.*)\b.*$",
+    re.I,
+)
+
+
+_LOCAL_THERAPY = re.compile(
+    r"surg|resect|ectomy|radiat|radiother|\brt\b|sbrt|srs|ablat|biopsy|decortication"
+    r"|transplant|hifu|cryo|embolization|\bstereotactic",
+    re.I,
+)
+
+
+_ADVANCED_SETTING = re.compile(
+    r"metasta|advanced|recurr|relaps|progress|unresect|palliat|incurable|first[- ]line"
+    r"|second[- ]line|1l|2l",
+    re.I,
+)
+
+
+_EARLY_SETTING = re.compile(r"adjuvant|neoadjuvant|neo-adjuvant|perioperat|curative|early",
+                            re.I)
+
+
+def _therapy_setting_family(setting: str | None) -> str | None:
+    if not setting:
+        return None
+    if _EARLY_SETTING.search(setting):
+        return "early"
+    if _ADVANCED_SETTING.search(setting):
+        return "advanced"
+    return None
+
+
+def _resolve_therapy(t: PriorTherapy, ontology: Ontology) -> NormalizedTherapy:
+    vocab = ontology.therapies
+    drugs: set[str] = set()
+    direct_classes: set[str] = set()
+    name = (t.name or "").strip()
+    if name:
+        whole = vocab.resolve_drug(_DOSE.sub("", name).strip() or name)
+        pieces = [p for p in _SPLIT_REGIMEN.split(name) if p and p.strip()]
+        for piece in pieces:
+            clean = _DOSE.sub("", piece).strip(" .-()")
+            if not clean:
+                continue
+            d = vocab.resolve_drug(clean)
+            if d:
+                drugs.add(str(d))
+                continue
+            c = vocab.resolve_class(clean)
+            if c:
+                direct_classes.add(str(c))
+        if not drugs and whole and len(pieces) <= 1:
+            drugs.add(str(whole))
+    if t.therapy_class:
+        for piece in re.split(r"\s*(?:\+|,|;|&|\band\b|\bplus\b)\s*", t.therapy_class):
+            if not piece.strip():
+                continue
+            c = vocab.resolve_class(piece.strip())
+            if c:
+                direct_classes.add(str(c))
+    classes: set[str] = set(vocab.class_closure(frozenset(direct_classes)))
+    for d in drugs:
+        classes |= set(vocab.classes_of(d))
+    words = f"{name} {t.therapy_class or ''}"
+    systemic: bool | None
+    if "systemic" in classes:
+        systemic = True
+    elif classes or drugs:
+        drug_like = bool(classes & {"chemotherapy", "immunotherapy", "targeted", "endocrine"})
+        systemic = drug_like and not _LOCAL_THERAPY.search(words)
+    else:
+        systemic = False if _LOCAL_THERAPY.search(words) else None
+    progressed = t.progressed
+    return NormalizedTherapy(
+        name=name or (t.therapy_class or ""),
+        drugs=frozenset(drugs),
+        classes=frozenset(classes),
+        line=t.line,
+        setting=t.setting,
+        setting_family=_therapy_setting_family(t.setting),
+        systemic=systemic,
+        progressed=progressed,
+    )
+
+
+def count_lines(therapies: Iterable[NormalizedTherapy]) -> int:
+    """Number of distinct lines among ``therapies``: therapies sharing a ``line`` number
+    are one line (a regimen); a therapy without a number counts as its own line."""
+    numbered: set[int] = set()
+    unnumbered = 0
+    for t in therapies:
+        if t.line is None:
+            unnumbered += 1
+        else:
+            numbered.add(t.line)
+    return len(numbered) + unnumbered
+
+
+
+class PatientTherapies(BaseModel):
+    """The patient's prior therapies, resolved. ``known`` is False when the profile did
+    not state them (``prior_therapies`` absent): then nothing is known, not "none".
+    ``systemic_lines`` / ``systemic_lines_advanced`` count distinct lines of systemic
+    therapy overall and in the advanced setting; ``unresolved`` is True when some
+    therapy resolved to neither a drug nor a class."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    known: bool = False
+    therapies: tuple[NormalizedTherapy, ...] = ()
+    drugs: frozenset[str] = frozenset()
+    classes: frozenset[str] = frozenset()
+    systemic_lines: int = 0
+    systemic_lines_advanced: int = 0
+    unresolved: bool = False
+
+
+def read_therapies(profile: PatientProfile, ontology: Ontology) -> PatientTherapies:
+    """The patient's :class:`PatientTherapies` from ``profile.prior_therapies``."""
+    items: Iterable[PriorTherapy] = profile.prior_therapies or ()
+    therapies = tuple(_resolve_therapy(t, ontology) for t in items)
+    drugs: set[str] = set()
+    classes: set[str] = set()
+    for t in therapies:
+        drugs |= t.drugs
+        classes |= t.classes
+    systemic = [t for t in therapies if t.systemic]
+    return PatientTherapies(
+        known=profile.prior_therapies is not None,
+        therapies=therapies,
+        drugs=frozenset(drugs),
+        classes=frozenset(classes),
+        systemic_lines=count_lines(systemic),
+        systemic_lines_advanced=count_lines(t for t in systemic
+                                            if t.setting_family == "advanced"),
+        unresolved=any(t.systemic is None for t in therapies),
+    )
+
+
+# --------------------------------------------------------------------------------------
+# comparison
+# --------------------------------------------------------------------------------------
+
+
+def _therapy_label(f: PriorTherapyFact) -> str:
+    names = [c.replace("_", " ") for c in f.classes] + list(f.drugs)
+    return " / ".join(names) if names else "systemic therapy"
+
+
+def _received_value(f: PriorTherapyFact, p: PatientTherapies) -> Atom:
+    # By-indication classes ("systemic therapy for NSCLC" -> regimen_nsclc; no drug lists
+    # them) mean systemic therapy given for that cancer: the patient's own systemic
+    # therapies were given for the patient's cancer.
+    classes = {"systemic" if c.startswith("regimen_") else c for c in f.classes}
+    drugs = {d.lower() for d in f.drugs}
+    label = _therapy_label(f)
+    fam = setting_family(f.setting)
+
+    def matches(t: NormalizedTherapy) -> Tri:
+        if classes or drugs:
+            if classes & t.classes or drugs & {d.lower() for d in t.drugs}:
+                return True
+            if drugs and t.name.lower() and any(d in t.name.lower() for d in drugs):
+                return True
+            if not t.classes and not t.drugs and t.systemic is not False:
+                return None
+            return False
+        return t.systemic
+
+    sure: list[NormalizedTherapy] = []
+    maybe: list[NormalizedTherapy] = []
+    for t in p.therapies:
+        m = matches(t)
+        if m is False:
+            continue
+        in_setting: Tri = True
+        if fam is not None:
+            in_setting = None if t.setting_family is None else t.setting_family == fam
+            if in_setting is False:
+                continue
+        (sure if m is True and in_setting is True else maybe).append(t)
+    where = f" ({f.setting})" if f.setting else ""
+    names = ", ".join(t.name for t in sure) if sure else "none"
+    question = f"prior {label}{where}?"
+
+    if f.min_lines is not None or f.max_lines is not None:
+        n_lo = count_lines(sure)
+        n_hi = count_lines([*sure, *maybe])
+        lo = f.min_lines if f.min_lines is not None else 0
+        hi = f.max_lines if f.max_lines is not None else 10_000
+        desc = f"{n_lo} prior line(s) of {label}{where}"
+        if n_hi != n_lo:
+            desc = f"{n_lo}–{n_hi} prior line(s) of {label}{where}"
+        if lo <= n_lo and n_hi <= hi:
+            return Atom(f, True, desc)
+        if n_hi < lo or n_lo > hi:
+            return Atom(f, False, desc)
+        return Atom(f, None, desc, f"number of prior lines of {label}{where}?")
+
+    if f.relation == "naive":
+        if sure:
+            return Atom(f, False, f"received {names}")
+        if maybe:
+            return Atom(f, None, f"setting/class of {', '.join(t.name for t in maybe)} unclear",
+                        question)
+        return Atom(f, True, f"no prior {label}{where}")
+
+    if f.relation == "progressed":
+        if any(t.progressed for t in sure):
+            return Atom(f, True, f"progressed on {names}")
+        if sure:
+            later = any(
+                t.line is not None and any(o.line is not None and o.line > t.line
+                                           for o in p.therapies)
+                for t in sure
+            )
+            if later:
+                return Atom(f, True, f"received {names}, followed by a later line")
+            if all(t.progressed is False for t in sure):
+                return Atom(f, False, f"received {names} without progression")
+            return Atom(f, None, f"received {names}; progression not stated",
+                        f"progressed on {label}?")
+        if maybe:
+            return Atom(f, None, "prior therapy unclear", question)
+        return Atom(f, False, f"no prior {label}{where}")
+
+    if f.relation == "intolerant":
+        if sure or maybe:
+            return Atom(f, None, f"received {names}; tolerance not stated",
+                        f"intolerant of {label}?")
+        return Atom(f, False, f"no prior {label}{where}")
+
+    if sure:
+        return Atom(f, True, f"received {names}")
+    if maybe:
+        return Atom(f, None, f"setting/class of {', '.join(t.name for t in maybe)} unclear",
+                    question)
+    return Atom(f, False, f"no prior {label}{where}")
+
+
+def _worded(a: Atom, p: PatientTherapies, ctx: CompareContext) -> Atom:
+    """Prior-therapy atoms under the criterion's wording: a washout window makes a
+    received/naive statement a timing matter (unknown, not key); "more than one CDK4/6
+    inhibitor" counts distinct agents of the class."""
+    f = a.fact
+    assert isinstance(f, PriorTherapyFact)
+    washout = ctx.criterion is not None and ctx.criterion.washout
+    if (washout and f.relation in ("received", "naive") and f.min_lines is None
+            and f.max_lines is None and a.value is not None):
+        return Atom(f, None, a.patient + " (timing/washout is checked at screening)",
+                    "time since last treatment?", key=False)
+    if f.min_agents is not None and a.value is not False:
+        classes = set(f.classes)
+        drugs = {d.lower() for d in f.drugs}
+        agents: set[str] = set()
+        unresolved = 0
+        for t in p.therapies:
+            if f.relation == "progressed" and t.progressed is False:
+                continue
+            hit = [d for d in t.drugs if d.lower() in drugs
+                   or classes & set(ctx.ontology.therapies.classes_of(d))]
+            if hit:
+                agents.update(hit)
+            elif classes & t.classes:
+                unresolved += 1
+        n = len(agents) + unresolved
+        if n >= 2:
+            return Atom(f, a.value, a.patient)
+        return Atom(f, False, f"{a.patient} (one agent of the class, not more)")
+    return a
+
+
+
+def compare_prior_therapy(f: PriorTherapyFact, p: NormalizedPatient,
+                          ctx: CompareContext) -> Atom:
+    """The fact against the patient's therapies, under the criterion's wording (see the
+    module docstring)."""
+    return _worded(_received_value(f, p.therapy), p.therapy, ctx)
+
+
+CATEGORY = Category(
+    name="prior_therapy",
+    fact_type=PriorTherapyFact,
+    extract=_extract,
+    compare=compare_prior_therapy,
+    patient_part="therapy",
+    reader=read_therapies,
+    key=True,
+    priority=2,
+    rules_file="prior_therapy.toml",
+    cases_file="prior_therapy.toml",
+    module=__name__,
+)

@@ -1,7 +1,7 @@
 """Laboratory thresholds: ANC, WBC, platelets, haemoglobin, creatinine clearance,
 creatinine, bilirubin, AST, ALT — normalized (:func:`normalize_count` & co).
 
-Grammar: a lab name (``matchers/rules/labs.toml``), optionally chained with others
+Grammar: a lab name (``matchers/rules/lab.toml``), optionally chained with others
 sharing one value ("AST/ALT", "AST (SGOT) and ALT (SGPT)"), then within the clause a
 comparator and a number with an optional unit — "Platelets ≥ 100,000/mm³", "ANC >
 1.5 × 10^9/L", "haemoglobin of at least 9 g/dL", "creatinine ≤ 1.5 × ULN", "bilirubin
@@ -24,14 +24,25 @@ Units (source: SI conversion factors, AMA Manual of Style 11th ed.):
   normal limits" = ≤ 1 × ULN); AST/ALT only as ``xULN``.
 
 Values outside plausible ranges are dropped (a wrong threshold is worse than none).
+
+**Patient side** (:func:`read_labs`) — ``profile.labs`` converted with the same
+normalizers into the facts' units (counts in cells/µL, haemoglobin in g/dL, clearance in
+mL/min, chemistry in mg/dL and/or ×ULN; AST/ALT in U/L need the ULN). **Comparison**
+(:func:`compare_lab`) — the value against the threshold; a lab not given, or given only
+in another unit, is unknown. Never key: labs are checked at screening, but a value that
+fails the threshold is ``not_met``.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from matchers.extract.common import (
+from pydantic import BaseModel, ConfigDict, Field
+
+from matchers.criteria.base import Atom, Category, CompareContext, ExtractContext
+from matchers.criteria.common import (
     CMP_BOUND,
     NUM,
     Comparator,
@@ -41,10 +52,24 @@ from matchers.extract.common import (
     parse_number,
     polarity,
 )
-from matchers.models import LabFact
+from matchers.models import Fact, LabFact
+from matchers.patient import LabValue
 from matchers.rules import LabRules, Rules
 
-__all__ = ["extract_labs", "normalize_chemistry", "normalize_count", "normalize_hemoglobin"]
+if TYPE_CHECKING:
+    from matchers.normalize import NormalizedPatient
+    from matchers.patient import PatientProfile
+
+__all__ = [
+    "CATEGORY",
+    "PatientLabs",
+    "compare_lab",
+    "extract_labs",
+    "normalize_chemistry",
+    "normalize_count",
+    "normalize_hemoglobin",
+    "read_labs",
+]
 
 # plausible normalized ranges (inclusive)
 _PLAUSIBLE: dict[str, tuple[float, float]] = {
@@ -231,7 +256,7 @@ def normalize_chemistry(value: float, unit: str, lab: str) -> tuple[float, str] 
 def extract_labs(c: CriterionText, rules: Rules) -> list[LabFact]:
     """Lab-threshold facts of criterion ``c``; spans cover the lab name through the
     value and unit. See the module docstring for grammar and units."""
-    comp = _compiled(rules.labs)
+    comp = _compiled(rules.lab)
     body = c.body
     if not any(ch.isdigit() for ch in body) and not _WNL_GATE.search(c.body_lower):
         return []  # fast path: no number and no "normal limits"
@@ -370,3 +395,90 @@ def _fact(
         value=round(value, 4),
         unit=unit,
     )
+
+
+def _extract(c: CriterionText, ctx: ExtractContext) -> list[Fact]:
+    return [f.model_copy(update={"rule": f"lab.{f.lab}"}) for f in extract_labs(c, ctx.rules)]
+
+
+# --------------------------------------------------------------------------------------
+# patient side
+# --------------------------------------------------------------------------------------
+
+_LAB_KIND = {"anc": "count", "wbc": "count", "platelets": "count", "hemoglobin": "hemoglobin",
+             "creatinine_clearance": "clearance", "creatinine": "chemistry",
+             "bilirubin": "chemistry", "ast": "chemistry", "alt": "chemistry"}
+_DEFAULT_UNIT = {"count": "/uL", "hemoglobin": "g/dL", "clearance": "mL/min"}
+_PATIENT_UNIT = {"10^9/l": "x 10^9/L", "10^3/ul": "x 10^3/uL", "10^3/µl": "x 10^3/uL",
+                 "xuln": "x ULN", "uln": "x ULN"}
+
+
+class PatientLabs(BaseModel):
+    """The patient's laboratory values in the facts' units: lab id → unit → value
+    (``cells/µL``, ``g/dL``, ``mL/min``, ``mg/dL``, ``xULN``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    values: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+def read_labs(profile: PatientProfile) -> PatientLabs:
+    """``profile.labs`` converted (see the module docstring); a value whose unit is not
+    understood, or that is implausible for the test, is left out (unknown)."""
+    values: dict[str, dict[str, float]] = {}
+    for lab, raw in profile.labs.items():
+        reading = raw if isinstance(raw, LabValue) else LabValue(value=float(raw))
+        kind = _LAB_KIND[lab]
+        unit = (reading.unit or _DEFAULT_UNIT.get(kind, "")).strip()
+        unit_text = _PATIENT_UNIT.get(unit.lower().replace(" ", ""), unit)
+        out: dict[str, float] = {}
+        if kind == "chemistry" and unit.lower().replace(" ", "") in ("u/l", "iu/l"):
+            if reading.uln:
+                out["xULN"] = round(reading.value / reading.uln, 3)
+        else:
+            got = _normalize(lab, kind, reading.value, unit_text, str(reading.value))
+            if got is not None:
+                out[got[1]] = got[0]
+            if kind == "chemistry" and reading.uln and "mg/dL" in out:
+                out["xULN"] = round(reading.value / reading.uln, 3)
+        if out:
+            values[lab] = out
+    return PatientLabs(values=values)
+
+
+# --------------------------------------------------------------------------------------
+# comparison
+# --------------------------------------------------------------------------------------
+
+_COMPARE = {">=": float.__ge__, ">": float.__gt__, "<=": float.__le__, "<": float.__lt__,
+            "=": float.__eq__}
+
+
+def compare_lab(f: LabFact, p: NormalizedPatient, ctx: CompareContext) -> Atom:
+    """The patient's value against the fact's threshold, in the fact's unit."""
+    name = f.lab.replace("_", " ")
+    readings = p.labs.values.get(f.lab)
+    if not readings:
+        return Atom(f, None, f"{f.lab} not given", f"{name}?", key=False)
+    value = readings.get(f.unit)
+    if value is None:
+        given = ", ".join(f"{v:g} {u}" for u, v in readings.items())
+        return Atom(f, None, f"{name} {given} (threshold in {f.unit})", f"{name} in {f.unit}?",
+                    key=False)
+    ok = _COMPARE[f.comparator](float(value), float(f.value))
+    return Atom(f, ok, f"{name} {value:g} {f.unit}", key=False)
+
+
+CATEGORY = Category(
+    name="lab",
+    fact_type=LabFact,
+    extract=_extract,
+    compare=compare_lab,
+    patient_part="labs",
+    reader=read_labs,
+    key=False,
+    priority=9,
+    rules_file="lab.toml",
+    cases_file="lab.toml",
+    module=__name__,
+)

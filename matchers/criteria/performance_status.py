@@ -10,12 +10,17 @@
 
 ECOG, WHO and Zubrod share the 0–5 scale. Strict bounds are integral: ECOG "< 2" =
 "≤ 1"; KPS "> 70" = "≥ 80" (KPS is scored in steps of 10). Karnofsky and Lansky values
-convert to ECOG through the band table of ``matchers/rules/performance.toml``
+convert to ECOG through the band table of ``matchers/rules/performance_status.toml``
 (:func:`kps_to_ecog`): a bound the trial *requires* becomes the ECOG grades that
 *might* satisfy it under either published correspondence (Oken 1982 / Buccheri 1996),
 a bound it *forbids* the grades that *certainly* satisfy it — so the conversion never
 makes an eligible patient ineligible. E.g. "KPS ≥ 70" → ECOG ≤ 2; "KPS ≥ 80" → ECOG
 ≤ 1; an exclusion "KPS < 70" → excludes ECOG ≥ 3.
+
+**Patient side** (:func:`read_performance`) — ``profile.ecog`` (0–4) and
+``profile.karnofsky`` (0–100). **Comparison** (:func:`compare_performance`) — the ECOG
+grade within the fact's ECOG bounds; a fact with no bound ("adequate performance
+status") is a non-key unknown.
 """
 
 from __future__ import annotations
@@ -23,18 +28,34 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from matchers.extract.common import (
+from pydantic import BaseModel, ConfigDict
+
+from matchers.criteria.base import Atom, Category, CompareContext, ExtractContext
+from matchers.criteria.common import (
     CMP_BOUND,
     CriterionText,
     compiled_per_rules,
     parse_comparator,
     polarity,
 )
-from matchers.models import CriterionKind, PerformanceStatusFact
+from matchers.models import CriterionKind, Fact, PerformanceStatusFact
 from matchers.rules import PerformanceRules, Rules
 
-__all__ = ["extract_performance", "kps_to_ecog", "ps_bounds"]
+if TYPE_CHECKING:
+    from matchers.normalize import NormalizedPatient
+    from matchers.patient import PatientProfile
+
+__all__ = [
+    "CATEGORY",
+    "PatientPerformance",
+    "compare_performance",
+    "extract_performance",
+    "kps_to_ecog",
+    "ps_bounds",
+    "read_performance",
+]
 
 _ScaleName = str  # "ECOG" | "KPS" | "LANSKY" | "WHO" | "ZUBROD" | "GENERIC"
 
@@ -215,7 +236,7 @@ def _resolve_scale(name: _ScaleName, lo: float | None, hi: float | None) -> _Sca
 def extract_performance(c: CriterionText, rules: Rules) -> list[PerformanceStatusFact]:
     """Performance-status facts of criterion ``c`` (one per scale mention with a
     value). Spans cover the scale name through the value. See the module docstring."""
-    comp = _compiled(rules.performance)
+    comp = _compiled(rules.performance_status)
     body = _mask_parentheticals(c.body, comp.scale)
     base = c.start
     facts: list[PerformanceStatusFact] = []
@@ -474,3 +495,51 @@ def _make_fact(
         ecog_max=emax,
         exception=exception,
     )
+
+
+def _extract(c: CriterionText, ctx: ExtractContext) -> list[Fact]:
+    return [f.model_copy(update={"rule": f"performance_status.{f.scale.lower()}"})
+            for f in extract_performance(c, ctx.rules)]
+
+
+class PatientPerformance(BaseModel):
+    """ECOG performance status (0–4) and Karnofsky performance status (0–100), as
+    stated (None = unknown)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ecog: int | None = None
+    karnofsky: int | None = None
+
+
+def read_performance(profile: PatientProfile) -> PatientPerformance:
+    """The patient's ECOG and Karnofsky scores."""
+    return PatientPerformance(ecog=profile.ecog, karnofsky=profile.karnofsky)
+
+
+def compare_performance(f: PerformanceStatusFact, p: NormalizedPatient,
+                        ctx: CompareContext) -> Atom:
+    """The patient's ECOG grade within the fact's ECOG bounds (inclusive)."""
+    ecog = p.performance.ecog
+    if ecog is None:
+        return Atom(f, None, "ECOG not given", "ECOG performance status?")
+    lo = f.ecog_min if f.ecog_min is not None else 0
+    hi = f.ecog_max if f.ecog_max is not None else 5
+    if f.ecog_min is None and f.ecog_max is None:
+        return Atom(f, None, f"ECOG {ecog}", "performance status?", key=False)
+    return Atom(f, lo <= ecog <= hi, f"ECOG {ecog}")
+
+
+CATEGORY = Category(
+    name="performance_status",
+    fact_type=PerformanceStatusFact,
+    extract=_extract,
+    compare=compare_performance,
+    patient_part="performance",
+    reader=read_performance,
+    key=True,
+    priority=6,
+    rules_file="performance_status.toml",
+    cases_file="performance_status.toml",
+    module=__name__,
+)

@@ -1,6 +1,6 @@
-"""Brain/CNS metastases and measurable disease.
+"""Brain/CNS metastases (and leptomeningeal disease).
 
-:func:`extract_brain_metastases` reads one fact per criterion from mentions such as
+**Extraction** — :func:`extract_brain_metastases` reads one fact per criterion from mentions such as
 "brain metastases", "CNS metastases", "intracranial disease", "brain/leptomeningeal
 involvement", "carcinomatous meningitis", "leptomeningeal disease":
 
@@ -19,20 +19,36 @@ involvement", "carcinomatous meningitis", "leptomeningeal disease":
   treated allowed;
 * ``leptomeningeal`` marks leptomeningeal disease / carcinomatous meningitis.
 
-:func:`extract_measurable` reads "measurable disease (per RECIST 1.1)", "at least one
-measurable lesion", "measurable or evaluable disease" (``evaluable_ok``), "evaluable
-disease"; "not required"/"optional" statements are not requirements.
+**Patient side** — ``profile.brain_metastases``: ``none``, ``treated_stable``,
+``active`` or None (unknown).
+
+**Comparison** (:func:`compare_brain_metastases`) — the fact's positive statement is
+"the patient has brain metastases of this qualifier": active metastases satisfy an
+``any``/``active`` mention; treated-stable ones satisfy ``any`` unless the criterion
+allows treated ones (``treated_allowed``) and satisfy ``treated_stable``; none satisfies
+nothing; leptomeningeal disease is unknown for a patient with brain metastases.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from matchers.extract.common import CriterionText, conditional_subject, polarity
-from matchers.models import BrainMetastasesFact, CriterionKind, MeasurableDiseaseFact
+from matchers.criteria.base import Atom, Category, CompareContext, ExtractContext
+from matchers.criteria.common import CriterionText, conditional_subject, polarity
+from matchers.models import BrainMetastasesFact, CriterionKind, Fact
 from matchers.rules import Rules
 
-__all__ = ["extract_brain_metastases", "extract_measurable"]
+if TYPE_CHECKING:
+    from matchers.normalize import NormalizedPatient
+    from matchers.patient import PatientProfile
+
+__all__ = [
+    "CATEGORY",
+    "compare_brain_metastases",
+    "extract_brain_metastases",
+    "read_brain_metastases",
+]
 
 _BM = re.compile(
     r"""(?<![\w-])(?:
@@ -194,73 +210,53 @@ def _fact(
     )
 
 
-# --------------------------------------------------------------------------------------
-# measurable disease
-# --------------------------------------------------------------------------------------
-
-_MEAS = re.compile(
-    r"""(?<![\w-])(?:
-        (?P<both>measurable\s+(?:and/or|or|and)\s+(?:non-?measurable\s+(?:but\s+)?)?evaluable|evaluable\s+(?:and/or|or)\s+measurable)
-      | (?P<nonmeas>non-?measurable)
-      | (?P<meas>(?:uni-?\s*(?:or\s+bi-?)?dimensionally\s+)?measurable|target\s+lesions?)
-      | (?P<eval>evaluable)
-    )\s*(?:\w+\s+){0,2}?(?P<what>disease|lesions?|tumou?rs?|cancer|malignancy|lymphoma|nodes?|site)?""",
-    re.X | re.I,
-)
-_CRITERIA = re.compile(
-    r"\b(?P<c>i?RECIST\s*(?:v(?:ersion)?\.?\s*)?(?:1\.[01])?|mRECIST|RANO(?:-BM)?|iRANO|Lugano|Cheson|IWG|PCWG[23]|"
-    r"IMWG|GCIG|Choi|irRC|IWCLL|INRC|WHO\s+criteria|EASL|PERCIST|RECIL)\b",
-    re.I,
-)
-_NOT_REQUIRED = re.compile(
-    r"\b(?:not\s+(?:required|necessary|mandatory|needed)|optional|is\s+not\s+a\s+requirement|need\s+not)\b",
-    re.I,
-)
+def _extract(c: CriterionText, ctx: ExtractContext) -> list[Fact]:
+    return [f.model_copy(update={"rule": "brain_metastases.mention"})
+            for f in extract_brain_metastases(c, ctx.rules)]
 
 
-def extract_measurable(c: CriterionText, rules: Rules) -> list[MeasurableDiseaseFact]:
-    """At most one measurable-disease fact for criterion ``c`` (see module docstring)."""
-    body = c.body
-    for m in _MEAS.finditer(body):
-        if m.group("nonmeas") and not m.group("both"):
-            continue
-        what = m.group("what")
-        if (
-            not what
-            and not _CRITERIA.search(body[m.end() : m.end() + 60])
-            and not re.match(r"\s*(?:per|by|according|as\s+defined|using)\b", body[m.end() :], re.I)
-            and not (m.group("meas") and "lesion" in m.group(0).lower())
-        ):
-            continue
-        if m.group("meas") and re.search(
-            r"\b(?:lab|biomarker|level|marker|antigen|psa|ca-?125)\b",
-            body[m.end() : m.end() + 15],
-            re.I,
-        ):
-            continue
-        if _NOT_REQUIRED.search(body[m.end() : m.end() + 60]) or _NOT_REQUIRED.search(
-            body[max(0, m.start() - 30) : m.start()]
-        ):
-            return []
-        s, e = c.start + m.start(), c.start + m.end()
-        pol = polarity(c, s, e)
-        if pol.drop or pol.permitted or conditional_subject(c, s, e):
-            continue
-        cm = _CRITERIA.search(body, m.start(), min(len(body), m.end() + 80))
-        crit = " ".join(cm.group("c").split()) if cm else None
-        if cm is not None:
-            e = max(e, c.start + cm.end())
-        while e > s and c.text[e - 1].isspace():
-            e -= 1
-        evaluable_ok = bool(m.group("both") or m.group("eval"))
-        return [
-            MeasurableDiseaseFact(
-                span=(s, e),
-                text=c.text[s:e],
-                negated=pol.negated,
-                exception=pol.exception,
-                criteria=crit,
-                evaluable_ok=evaluable_ok,
-            )
-        ]
-    return []
+def read_brain_metastases(profile: PatientProfile) -> str | None:
+    """``none``, ``treated_stable``, ``active`` or None (not stated)."""
+    return profile.brain_metastases
+
+
+def compare_brain_metastases(f: BrainMetastasesFact, p: NormalizedPatient,
+                             ctx: CompareContext) -> Atom:
+    """Whether the patient has brain metastases of the fact's kind (see the module
+    docstring)."""
+    bm = p.brain_metastases
+    if bm is None:
+        return Atom(f, None, "brain metastases status not given", "brain metastases?")
+    desc = {"none": "no brain metastases", "active": "active brain metastases",
+            "treated_stable": "treated, stable brain metastases"}[bm]
+    if bm == "active" and f.qualifier in ("any", "active"):
+        # "Known active CNS metastases and/or carcinomatous meningitis": either part holds.
+        return Atom(f, True, desc)
+    if f.leptomeningeal and f.qualifier == "any" and bm == "none":
+        return Atom(f, False, desc)
+    if f.leptomeningeal and bm != "none":
+        return Atom(f, None, desc, "leptomeningeal disease?")
+    if bm == "none":
+        return Atom(f, False, desc)
+    if f.qualifier == "active":
+        return Atom(f, bm == "active", desc)
+    if f.qualifier == "treated_stable":
+        return Atom(f, bm == "treated_stable", desc)
+    if bm == "treated_stable" and f.treated_allowed:
+        return Atom(f, False, desc + " (allowed by the criterion)")
+    return Atom(f, True, desc)
+
+
+CATEGORY = Category(
+    name="brain_metastases",
+    fact_type=BrainMetastasesFact,
+    extract=_extract,
+    compare=compare_brain_metastases,
+    patient_part="brain_metastases",
+    reader=read_brain_metastases,
+    key=True,
+    priority=6,
+    rules_file="brain_metastases.toml",
+    cases_file="brain_metastases.toml",
+    module=__name__,
+)

@@ -1,6 +1,11 @@
-"""Age and sex restrictions.
+"""Age and sex restrictions (two categories, ``age`` and ``sex``, one module).
 
-Age (:func:`extract_age`) is read only where the number is tied to age: an age word
+**Patient side** (:func:`read_demographics`) — ``profile.age`` (years) and
+``profile.sex``. **Comparison** — the age within the fact's inclusive bounds; the sex
+equal to the fact's. The registry's own age/sex limits (CT.gov ``eligibilityModule``)
+are checked by the evaluator against the same part.
+
+**Extraction.** Age (:func:`extract_age`) is read only where the number is tied to age: an age word
 ("age ≥ 18", "aged 18 to 75", "Age: 18 and over" under an "Age" heading), an age unit
 ("18 years of age or older", "≥ 18 years old", "18-year-old"), or a person subject at
 the start of the criterion ("Patients ≥ 18 years", "Men and women between 18 and 70
@@ -34,12 +39,30 @@ next to "Females who are highly unlikely to become pregnant", "If female, …").
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from matchers.extract.common import CMP_BOUND, CriterionText, parse_comparator, polarity
-from matchers.models import AgeFact, CriterionKind, SexFact
+from pydantic import BaseModel, ConfigDict
+
+from matchers.criteria.base import Atom, Category, CompareContext, ExtractContext
+from matchers.criteria.common import CMP_BOUND, CriterionText, parse_comparator, polarity
+from matchers.models import AgeFact, CriterionKind, Fact, SexFact
 from matchers.rules import Rules
 
-__all__ = ["age_bounds", "extract_age", "extract_sex"]
+if TYPE_CHECKING:
+    from matchers.normalize import NormalizedPatient
+    from matchers.patient import PatientProfile
+
+__all__ = [
+    "AGE",
+    "SEX",
+    "PatientDemographics",
+    "age_bounds",
+    "compare_age",
+    "compare_sex",
+    "extract_age",
+    "extract_sex",
+    "read_demographics",
+]
 
 _DAY = 1.0 / 365.25
 _UNIT = r"(?:years?|yrs?|y\.?o\.?|y(?=\s|$|[),;.])|months?|mos?\.?|weeks?|wks?|days?)"
@@ -537,3 +560,71 @@ def _other_sex_enrolled(c: CriterionText, other: str) -> bool:
         re.I,
     )
     return lead.search(region) is not None
+
+
+def _extract_age(c: CriterionText, ctx: ExtractContext) -> list[Fact]:
+    return [f.model_copy(update={"rule": "age.bound"}) for f in extract_age(c, ctx.rules)]
+
+
+def _extract_sex(c: CriterionText, ctx: ExtractContext) -> list[Fact]:
+    return [f.model_copy(update={"rule": "sex.population"}) for f in extract_sex(c, ctx.rules)]
+
+
+class PatientDemographics(BaseModel):
+    """Age in years and sex, as stated (None = unknown)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    age: float | None = None
+    sex: str | None = None
+
+
+def read_demographics(profile: PatientProfile) -> PatientDemographics:
+    """The patient's age (years) and sex."""
+    return PatientDemographics(age=profile.age, sex=profile.sex)
+
+
+def compare_age(f: AgeFact, p: NormalizedPatient, ctx: CompareContext) -> Atom:
+    """The patient's age within ``[min_years, max_years]`` (inclusive)."""
+    age = p.demographics.age
+    if age is None:
+        return Atom(f, None, "age not given", "age?")
+    ok = (f.min_years is None or age >= f.min_years) and (
+        f.max_years is None or age <= f.max_years)
+    return Atom(f, ok, f"age {age:g}")
+
+
+def compare_sex(f: SexFact, p: NormalizedPatient, ctx: CompareContext) -> Atom:
+    """The patient's sex equal to the one the fact names."""
+    sex = p.demographics.sex
+    if sex is None:
+        return Atom(f, None, "sex not given", "sex?")
+    return Atom(f, sex == f.sex, sex)
+
+
+AGE = Category(
+    name="age",
+    fact_type=AgeFact,
+    extract=_extract_age,
+    compare=compare_age,
+    patient_part="demographics",
+    reader=read_demographics,
+    key=True,
+    priority=6,
+    rules_file="demographics.toml",
+    cases_file="demographics.toml",
+    module=__name__,
+)
+SEX = Category(
+    name="sex",
+    fact_type=SexFact,
+    extract=_extract_sex,
+    compare=compare_sex,
+    patient_part="demographics",
+    reader=read_demographics,
+    key=True,
+    priority=5,
+    rules_file="demographics.toml",
+    cases_file="demographics.toml",
+    module=__name__,
+)

@@ -1,0 +1,231 @@
+"""Comorbidities and statuses: HIV, hepatitis B/C, pregnancy, autoimmune disease,
+interstitial lung disease, other malignancy, ….
+
+**Extraction** (:func:`extract_conditions`) — ontology ``CONDITION`` terms
+(``ontologies/data/conditions.toml``) and "other malignancy" phrases
+(``matchers/rules/cancer_type.toml``); tests are not conditions ("HIV test"), except
+"negative pregnancy test" → pregnancy, negated; "avoid/prevent …" is no condition.
+
+**Patient side** (:func:`read_conditions`) — the profile's ``conditions`` resolved to
+condition ids present, and explicitly absent ("no HIV", "negative for hepatitis B or
+C"); ``pregnant`` (a male patient is not pregnant); ``brain_metastases: "none"`` is an
+absent brain-metastasis condition.
+
+**Comparison** (:func:`compare_condition`) — present → true, absent → false, else
+unknown; never key (comorbidities are checked at screening). A comorbidity named in an
+inclusion is a conditional permission ("HBsAg-positive patients are eligible if …"),
+never a requirement to have it: a false value there is unknown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+
+from matchers.criteria.base import Atom, Category, CompareContext, ExtractContext
+from matchers.criteria.cancer_type import CANCER_GATE, NOT_DISEASE_AFTER, cancer_rx
+from matchers.criteria.common import CriterionText, keep_mention, keep_terms
+from matchers.models import ConditionFact, CriterionKind, Fact
+from matchers.rules import Rules
+
+if TYPE_CHECKING:
+    from matchers.normalize import NormalizedPatient
+    from matchers.patient import PatientProfile
+    from ontologies import Ontology
+
+__all__ = [
+    "CATEGORY",
+    "PatientConditions",
+    "compare_condition",
+    "extract_conditions",
+    "read_conditions",
+]
+
+_EXCLUSION_MALIGNANCY_CUE = (
+    r"\b(?:any|active|diagnos\w*|known|history|suspected|concurrent|current|invasive|"
+    r"prior|previous|other|second|malignant)\b"
+)
+
+
+_TEST_AFTER = re.compile(
+    r"[\s-]*(?:tests?|testing|screen\w*|serolog\w*|status|antibod\w*|vaccin\w*|rna|dna|viral\s+loads?|"
+    r"pcr|measurements?|levels?|titers?|titres?|counts?|results?|genotyp\w*|prophylaxis)\b",
+    re.I,
+)
+_NEG_TEST = re.compile(r"\bnegative\s+(?:serum\s+|urine\s+|blood\s+)?(?:\w+\s+)?$", re.I)
+_POS_TEST = re.compile(r"\bpositive\s+(?:serum\s+|blood\s+)?$|\bknown\s+", re.I)
+_AVOID = re.compile(
+    r"\b(?:avoid|prevent\w*|prevention\s+of|risk\s+of|potential|plans?\s+to|planning|intend\w*|attempting)\b[^.;]{0,25}$",
+    re.I,
+)
+
+
+def extract_conditions(c: CriterionText, rules: Rules) -> list[ConditionFact]:
+    """Condition facts of criterion ``c`` (see the module docstring)."""
+    facts: list[ConditionFact] = []
+    if not c.terms_of("CONDITION") and not CANCER_GATE.search(c.body_lower):
+        return facts  # fast path
+    rx = cancer_rx(rules.cancer_type)
+    for t in keep_terms(c, ("CONDITION",)):
+        before = c.norm[max(c.start, t.start - 40) : t.start]
+        neg_test = False
+        if _TEST_AFTER.match(c.norm, t.end):
+            if _NEG_TEST.search(before) and t.codes[0] == "pregnancy":
+                neg_test = True
+            elif not _POS_TEST.search(before):
+                continue
+        if _AVOID.search(before):
+            continue
+        keep, neg, exc = keep_mention(c, t.start, t.end)
+        if not keep:
+            continue
+        if neg_test:
+            neg = not neg
+        facts.append(
+            ConditionFact(
+                span=(t.start, t.end),
+                text=c.text[t.start : t.end],
+                negated=neg,
+                exception=exc,
+                condition=t.codes[0],
+            )
+        )
+    if not any(f.condition == "other_malignancy" for f in facts):
+        found = list(rx.other.finditer(c.body))
+        if c.kind.value == "exclusion":
+            # in an exclusion, "any malignancy", "diagnosis of malignant disease" is
+            # another malignancy than the trial's (as a cancer-type fact it would
+            # exclude every patient)
+            for m in rx.malignancy.finditer(c.body):
+                ms, me = c.start + m.start(), c.start + m.end()
+                if any(ms < t.end and t.start < me for t in c.terms_of("CANCER")):
+                    continue
+                if re.search(
+                    _EXCLUSION_MALIGNANCY_CUE, c.body[max(0, m.start() - 40) : m.start()], re.I
+                ):
+                    found.append(m)
+        for m in sorted(found, key=lambda x: x.start()):
+            s, e = c.start + m.start(), c.start + m.end()
+            if NOT_DISEASE_AFTER.match(c.body, m.end()):
+                continue  # "prior cancer therapy"
+            keep, neg, exc = keep_mention(c, s, e)
+            if not keep:
+                continue
+            facts.append(
+                ConditionFact(
+                    span=(s, e),
+                    text=c.text[s:e],
+                    negated=neg,
+                    exception=exc,
+                    condition="other_malignancy",
+                )
+            )
+            break
+    return facts
+
+
+def _extract(c: CriterionText, ctx: ExtractContext) -> list[Fact]:
+    return [f.model_copy(update={"rule": "condition.other_malignancy"
+                                 if f.condition == "other_malignancy"
+                                 else "condition.ontology_term"})
+            for f in extract_conditions(c, ctx.rules)]
+
+
+# --------------------------------------------------------------------------------------
+# patient side
+# --------------------------------------------------------------------------------------
+
+
+class PatientConditions(BaseModel):
+    """Condition ids (``ontologies/data/conditions.toml``) the patient has
+    (``present``) and is stated not to have (``absent``); ``pregnant`` as stated (False
+    for a male patient)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    present: frozenset[str] = frozenset()
+    absent: frozenset[str] = frozenset()
+    pregnant: bool | None = None
+
+
+_NEGATED_CONDITION = re.compile(r"^\s*(no|not|without|denies|negative for|never)\b", re.I)
+_CONDITION_LIST = re.compile(r"\s*(?:/|,|;|\bor\b|\band\b)\s*", re.I)
+
+
+def _resolve_conditions(
+    items: Iterable[str], ontology: Ontology
+) -> tuple[set[str], set[str]]:
+    present: set[str] = set()
+    absent: set[str] = set()
+    for item in items:
+        text = item.strip()
+        if not text:
+            continue
+        negated = bool(_NEGATED_CONDITION.match(text))
+        core = _NEGATED_CONDITION.sub("", text).strip(" :,-")
+        for piece in _CONDITION_LIST.split(core) if negated else [core]:
+            if not piece:
+                continue
+            cid = ontology.conditions.resolve(piece)
+            if cid:
+                (absent if negated else present).add(str(cid))
+    return present, absent - present
+
+
+def read_conditions(profile: PatientProfile, ontology: Ontology) -> PatientConditions:
+    """The patient's :class:`PatientConditions` (see the module docstring)."""
+    present, absent = _resolve_conditions(profile.conditions, ontology)
+    pregnant = False if profile.sex == "male" else profile.pregnant
+    if pregnant is True:
+        present.add("pregnancy")
+    elif pregnant is False:
+        absent.add("pregnancy")
+    if profile.brain_metastases == "none":
+        absent.add("brain_metastases")
+    return PatientConditions(present=frozenset(present), absent=frozenset(absent - present),
+                             pregnant=pregnant)
+
+
+# --------------------------------------------------------------------------------------
+# comparison
+# --------------------------------------------------------------------------------------
+
+
+def compare_condition(f: ConditionFact, p: NormalizedPatient, ctx: CompareContext) -> Atom:
+    """Whether the patient has the condition (see the module docstring); never key."""
+    atom = _condition_value(f, p)
+    if ctx.kind is CriterionKind.INCLUSION and atom.value is False and not f.negated:
+        # Comorbidities named in an inclusion are conditional permissions ("HBsAg-
+        # positive patients are eligible if …"), never requirements to have them.
+        return Atom(f, None, atom.patient, atom.question, key=False)
+    return atom
+
+
+def _condition_value(f: ConditionFact, p: NormalizedPatient) -> Atom:
+    c = f.condition
+    name = c.replace("_", " ")
+    if c in p.conditions.present:
+        return Atom(f, True, f"has {name}", key=False)
+    if c in p.conditions.absent:
+        return Atom(f, False, f"no {name}", key=False)
+    if c in ("brain_metastases", "cns_metastases") and p.brain_metastases is not None:
+        return Atom(f, p.brain_metastases != "none", p.brain_metastases, key=False)
+    return Atom(f, None, f"{name} not stated", f"{name}?", key=False)
+
+
+CATEGORY = Category(
+    name="condition",
+    fact_type=ConditionFact,
+    extract=_extract,
+    compare=compare_condition,
+    patient_part="conditions",
+    reader=read_conditions,
+    key=False,
+    priority=8,
+    rules_file="condition.toml",
+    cases_file="condition.toml",
+    module=__name__,
+)
