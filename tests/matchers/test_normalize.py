@@ -89,7 +89,8 @@ def test_breast_receptors_and_germline(ontology: Any) -> None:
     assert p.biomarkers.hr_positive is True
     assert p.biomarkers.markers["ER"].percent == 90
     assert p.biomarkers.markers["PIK3CA"].positive is False
-    assert p.biomarkers.markers["BRCA1"].positive is False and p.biomarkers.markers["BRCA2"].positive is False
+    markers = p.biomarkers.markers
+    assert markers["BRCA1"].positive is False and markers["BRCA2"].positive is False
     q = patient(ontology, cancer_type="IDC", biomarkers={"ER": "negative", "PR": "negative"})
     assert q.biomarkers.hr_positive is False
 
