@@ -87,6 +87,10 @@ DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "ctgov" / "studies.jsonl.gz"
 NAMESPACE = "bench-ranking"
 SAFETY_CATEGORIES = frozenset({"cancer_type", "histology", "biomarker", "stage"})
 GAIN = {"eligible": 2, "possibly_eligible": 1, "ineligible": 0}
+LOCK_WAIT_S = 900.0
+"""Longest wait, seconds, for another checkout's import into :data:`NAMESPACE`."""
+LOCK_POLL_S = 15.0
+"""Seconds between attempts while the namespace's import lock is held."""
 
 # --------------------------------------------------------------------------------------
 # The adapter: gold profile → PatientProfile
@@ -372,13 +376,16 @@ async def load_index(corpus: Path, redis_url: str | None, ontology: Any) -> Any:
     """Import ``corpus`` through ``trial_cache.import_dump`` with the service's parser and
     index-code function, then load the published generation exactly as the service does
     at start-up (``service.engine.load_published_index``). Returns the service's
-    ``LoadedIndex`` snapshot. Exits (``SystemExit``) when nothing is published or the
-    published generation was parsed by another parser version (another checkout
-    imported into the same namespace after us)."""
+    ``LoadedIndex`` snapshot. While another import holds the namespace's lock it waits
+    (polling every :data:`LOCK_POLL_S` s, at most :data:`LOCK_WAIT_S` s). Exits
+    (``SystemExit``) when the wait runs out, nothing is published, or the published
+    generation was parsed by another parser version (another checkout imported into the
+    same namespace after us)."""
     from matchers.parser import PARSER_VERSION
     from matchers.settings import MatcherSettings
     from service.engine import index_codes_for, load_published_index, make_parser
     from trial_cache.embedded import open_redis
+    from trial_cache.errors import SyncInProgressError
     from trial_cache.importer import import_dump
     from trial_cache.settings import TrialCacheSettings
     from trial_cache.store import TrialStore
@@ -392,10 +399,19 @@ async def load_index(corpus: Path, redis_url: str | None, ontology: Any) -> Any:
     try:
         store = TrialStore(redis, settings.redis_namespace)
         t0 = time.perf_counter()
-        report = await import_dump(
-            corpus, store=store, parser=parser, index_codes=index_codes_for(ontology),
-            settings=settings,
-        )
+        while True:
+            try:
+                report = await import_dump(
+                    corpus, store=store, parser=parser,
+                    index_codes=index_codes_for(ontology), settings=settings,
+                )
+                break
+            except SyncInProgressError as exc:
+                # Another checkout imports into the same namespace: wait for its lock.
+                if time.perf_counter() - t0 > LOCK_WAIT_S:
+                    raise SystemExit(f"{exc}; gave up after {LOCK_WAIT_S:.0f}s") from exc
+                print(f"import: {exc}; waiting", file=sys.stderr)
+                await asyncio.sleep(LOCK_POLL_S)
         counts = report.model_dump_json(
             include={"new", "updated", "unchanged", "parsed", "quarantined"})
         print(f"import: {counts} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
