@@ -35,11 +35,31 @@ What it does, through the product's own code paths only:
 4. a BM25 baseline (``bm25s``; query = the patient's free-text ``description``;
    document = title + conditions + eligibility criteria), its nDCG@10 on the same
    judged pools;
-5. prints a table per patient and overall, the last line a one-line summary;
+5. full-index mode (on by default; ``--no-full-index`` skips it): what a user sees.
+   For each patient the top 10 the whole index gives in two modes:
+
+   * ``open``: the API's defaults for an answer page / navigator — open trials only
+     (:data:`matchers.index.OPEN_STATUSES`), exactly what ``POST /v1/match`` returns
+     by default (its first 10);
+   * ``all``: every status (``include_closed=True``), the first 10 of the ranking used
+     for recall@50 above.
+
+   Per patient and mode, over those 10 (:func:`score_top10`): ``judged`` (trials with a
+   gold label), ``relevant`` (judged eligible or possibly_eligible), ``P@10 judged`` =
+   relevant / judged (None when none is judged), ``unjudged``, ``wrong cancer`` (judged
+   ineligible with category ``cancer_type``) and ``share relevant`` = relevant / trials
+   listed (10, fewer only if the index has fewer) — unjudged trials count as not
+   relevant there, so it is a lower bound of the issue's "≥ 80% eligible or possibly
+   eligible". Every row is printed (rank, NCT ID, verdict, score, gold label/category
+   or ``unjudged``, title and conditions cut short) so that a human can read the
+   unjudged ones;
+6. prints a table per patient and overall, then the full-index tables; the last two
+   lines are one-line summaries (``SUMMARY`` pairs, then ``SUMMARY full_index``);
    ``--explain NCT`` (repeatable) prints that trial's rank, verdict, score terms, every
    criterion result and the trials ranked just above it, for each patient;
    ``--json`` writes ``overall.{pair_accuracy, safety_errors, ndcg10, ndcg10_bm25,
-   recall50}`` and ``by_patient``.
+   recall50, full_index}`` and ``by_patient`` (each with ``full_index.{open, all}``:
+   the figures and the 10 rows).
 """
 
 from __future__ import annotations
@@ -53,7 +73,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -67,6 +87,10 @@ DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "ctgov" / "studies.jsonl.gz"
 NAMESPACE = "bench-ranking"
 SAFETY_CATEGORIES = frozenset({"cancer_type", "histology", "biomarker", "stage"})
 GAIN = {"eligible": 2, "possibly_eligible": 1, "ineligible": 0}
+LOCK_WAIT_S = 900.0
+"""Longest wait, seconds, for another checkout's import into :data:`NAMESPACE`."""
+LOCK_POLL_S = 15.0
+"""Seconds between attempts while the namespace's import lock is held."""
 
 # --------------------------------------------------------------------------------------
 # The adapter: gold profile → PatientProfile
@@ -179,8 +203,10 @@ class PatientScore:
     errors: list[dict[str, Any]] = field(default_factory=list)
     match_ms: float = 0.0
     missed: list[dict[str, Any]] = field(default_factory=list)
-    """Gold eligible/possibly trials outside the top 50: rank, verdict, score terms, and
-    how many generic ("any solid tumour/malignancy") trials rank above them."""
+    """Gold eligible/possibly trials outside the top 50: rank, verdict, score, score
+    terms, and the 50th trial's score (``cutoff_score``)."""
+    full_index: dict[str, Top10Score] = field(default_factory=dict)
+    """Full-index mode (``open``, ``all``) → the patient's top-10 figures."""
 
     @property
     def accuracy(self) -> float:
@@ -240,6 +266,107 @@ def score_patient(
                         safety, errors, missed=missed)
 
 
+FULL_INDEX_K = 10
+"""Trials a full-index mode scores per patient (an answer page lists 10)."""
+FULL_INDEX_MODES = ("open", "all")
+"""``open``: the API's default status filter (open trials only); ``all``: every status."""
+WRONG_CANCER = "cancer_type"
+"""Gold category of an ineligible judgment that is "another cancer"."""
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@dataclass
+class Top10Score:
+    """One patient's top ``k`` of the whole index in one mode (``open`` or ``all``).
+
+    ``n`` trials listed (``k`` unless the index holds fewer); ``judged`` of them have a
+    gold label, ``relevant`` are judged eligible or possibly_eligible, ``wrong_cancer``
+    are judged ineligible with category ``cancer_type``; ``unjudged`` = n - judged.
+    ``rows`` are printable dicts (rank, nct_id, verdict, score, overall_status, gold,
+    category, title, conditions).
+    """
+
+    mode: str
+    n: int
+    judged: int
+    relevant: int
+    wrong_cancer: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def unjudged(self) -> int:
+        return self.n - self.judged
+
+    @property
+    def p10_judged(self) -> float | None:
+        """Relevant / judged among the listed trials; None when none is judged."""
+        return self.relevant / self.judged if self.judged else None
+
+    @property
+    def share_relevant(self) -> float:
+        """Relevant / listed: unjudged trials count as not relevant (a lower bound)."""
+        return self.relevant / self.n if self.n else 0.0
+
+    def figures(self) -> dict[str, Any]:
+        p10 = self.p10_judged
+        return {"n": self.n, "judged": self.judged, "unjudged": self.unjudged,
+                "relevant": self.relevant, "wrong_cancer": self.wrong_cancer,
+                "p10_judged": None if p10 is None else round(p10, 4),
+                "share_relevant": round(self.share_relevant, 4)}
+
+
+def score_top10(
+    mode: str,
+    top: Sequence[TrialMatch],
+    judgments: Sequence[Mapping[str, Any]],
+    conditions: Mapping[str, Sequence[str]],
+    k: int = FULL_INDEX_K,
+) -> Top10Score:
+    """Score the first ``k`` of ``top`` (a system ranking, best first) against gold
+    ``judgments`` (``nct_id``, ``label``, ``category``). ``conditions`` maps an NCT ID to
+    the trial's CT.gov conditions (for the printed rows only)."""
+    gold = {j["nct_id"]: j for j in judgments}
+    rows: list[dict[str, Any]] = []
+    judged = relevant = wrong = 0
+    for rank, m in enumerate(top[:k], start=1):
+        j = gold.get(m.nct_id)
+        if j is not None:
+            judged += 1
+            if j["label"] != "ineligible":
+                relevant += 1
+            elif j.get("category") == WRONG_CANCER:
+                wrong += 1
+        rows.append({
+            "rank": rank, "nct_id": m.nct_id, "verdict": m.verdict.value, "score": m.score,
+            "overall_status": m.overall_status,
+            "gold": j["label"] if j else None, "category": j.get("category") if j else None,
+            "title": m.title, "conditions": list(conditions.get(m.nct_id, ())),
+        })
+    return Top10Score(mode, len(rows), judged, relevant, wrong, rows)
+
+
+def summarize_top10(scores: Sequence[Top10Score]) -> dict[str, Any]:
+    """Totals of one mode over patients: listed, judged, unjudged, relevant,
+    wrong_cancer; ``p10_judged`` = relevant / judged (micro); ``share_relevant`` =
+    relevant / listed (micro); ``patients_share_ge_80`` = patients whose share is ≥ 0.8;
+    ``patients_wrong_cancer`` = patients with at least one wrong-cancer trial."""
+    n = sum(s.n for s in scores)
+    judged = sum(s.judged for s in scores)
+    relevant = sum(s.relevant for s in scores)
+    return {
+        "patients": len(scores), "n": n, "judged": judged, "unjudged": n - judged,
+        "relevant": relevant, "wrong_cancer": sum(s.wrong_cancer for s in scores),
+        "p10_judged": round(relevant / judged, 4) if judged else None,
+        "share_relevant": round(relevant / n, 4) if n else 0.0,
+        "patients_share_ge_80": sum(1 for s in scores if s.share_relevant >= 0.8),
+        "patients_wrong_cancer": sum(1 for s in scores if s.wrong_cancer),
+    }
+
+
 # --------------------------------------------------------------------------------------
 # Pipeline
 # --------------------------------------------------------------------------------------
@@ -249,10 +376,16 @@ async def load_index(corpus: Path, redis_url: str | None, ontology: Any) -> Any:
     """Import ``corpus`` through ``trial_cache.import_dump`` with the service's parser and
     index-code function, then load the published generation exactly as the service does
     at start-up (``service.engine.load_published_index``). Returns the service's
-    ``LoadedIndex`` snapshot."""
+    ``LoadedIndex`` snapshot. While another import holds the namespace's lock it waits
+    (polling every :data:`LOCK_POLL_S` s, at most :data:`LOCK_WAIT_S` s). Exits
+    (``SystemExit``) when the wait runs out, nothing is published, or the published
+    generation was parsed by another parser version (another checkout imported into the
+    same namespace after us)."""
+    from matchers.parser import PARSER_VERSION
     from matchers.settings import MatcherSettings
     from service.engine import index_codes_for, load_published_index, make_parser
     from trial_cache.embedded import open_redis
+    from trial_cache.errors import SyncInProgressError
     from trial_cache.importer import import_dump
     from trial_cache.settings import TrialCacheSettings
     from trial_cache.store import TrialStore
@@ -266,10 +399,19 @@ async def load_index(corpus: Path, redis_url: str | None, ontology: Any) -> Any:
     try:
         store = TrialStore(redis, settings.redis_namespace)
         t0 = time.perf_counter()
-        report = await import_dump(
-            corpus, store=store, parser=parser, index_codes=index_codes_for(ontology),
-            settings=settings,
-        )
+        while True:
+            try:
+                report = await import_dump(
+                    corpus, store=store, parser=parser,
+                    index_codes=index_codes_for(ontology), settings=settings,
+                )
+                break
+            except SyncInProgressError as exc:
+                # Another checkout imports into the same namespace: wait for its lock.
+                if time.perf_counter() - t0 > LOCK_WAIT_S:
+                    raise SystemExit(f"{exc}; gave up after {LOCK_WAIT_S:.0f}s") from exc
+                print(f"import: {exc}; waiting", file=sys.stderr)
+                await asyncio.sleep(LOCK_POLL_S)
         counts = report.model_dump_json(
             include={"new", "updated", "unchanged", "parsed", "quarantined"})
         print(f"import: {counts} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
@@ -279,23 +421,38 @@ async def load_index(corpus: Path, redis_url: str | None, ontology: Any) -> Any:
         await close()
     if loaded is None:
         raise SystemExit("nothing published after the import")
+    if loaded.parser_version != PARSER_VERSION:
+        # The namespace is shared by every checkout that runs this benchmark on the same
+        # Redis: another parser may have published after our import.
+        raise SystemExit(f"published generation {loaded.generation} was parsed by parser "
+                         f"{loaded.parser_version}, not this checkout's {PARSER_VERSION}; "
+                         "re-run (another checkout imported into the same namespace)")
     gc.collect()
     gc.freeze()  # long-lived index: keep it out of the cyclic GC (as build_index does)
-    print(f"index: {len(loaded)} trials in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    print(f"index: {len(loaded)} trials in {time.perf_counter() - t0:.1f}s (generation "
+          f"{loaded.generation}, parser {loaded.parser_version})", file=sys.stderr)
     return loaded
 
 
-def bm25_scorer(index: Iterable[IndexedTrial]) -> Any:
-    """A function ``description -> {nct_id: score}`` over the whole index (bm25s)."""
+def ranking_document(trial: IndexedTrial) -> str:
+    """The BM25 document of this benchmark: title, official title, conditions and
+    eligibility criteria text."""
+    s = trial.summary
+    return " ".join([s.title or "", s.official_title or "", " ".join(s.conditions),
+                     s.eligibility_text])
+
+
+def bm25_scorer(index: Iterable[IndexedTrial],
+                document: Callable[[IndexedTrial], str] = ranking_document) -> Any:
+    """A function ``query text -> {nct_id: score}`` over the whole index (bm25s), one
+    document per trial built by ``document``."""
     import bm25s
 
     ids: list[str] = []
     docs: list[str] = []
     for t in index:
-        s = t.summary
-        ids.append(s.nct_id)
-        docs.append(" ".join([s.title or "", s.official_title or "", " ".join(s.conditions),
-                              s.eligibility_text]))
+        ids.append(t.summary.nct_id)
+        docs.append(document(t))
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(docs, stopwords="en", show_progress=False),
                     show_progress=False)
@@ -327,7 +484,7 @@ def explain_trial(pid: str, nct: str, ranked: Sequence[TrialMatch]) -> None:
 
 
 def run(gold_path: Path, corpus: Path, redis_url: str | None,
-        explain: Sequence[str] = ()) -> dict[str, Any]:
+        explain: Sequence[str] = (), full_index: bool = True) -> dict[str, Any]:
     from ontologies import load_ontology
 
     gold = json.loads(gold_path.read_text())
@@ -336,6 +493,7 @@ def run(gold_path: Path, corpus: Path, redis_url: str | None,
 
     loaded = asyncio.run(load_index(corpus, redis_url, ontology))
     bm25 = bm25_scorer(loaded.index)
+    conditions = {t.summary.nct_id: t.summary.conditions for t in loaded.index}
     scores: list[PatientScore] = []
     for p in gold["patients"]:
         profile = gold_profile_to_patient(p["profile"])
@@ -346,12 +504,19 @@ def run(gold_path: Path, corpus: Path, redis_url: str | None,
                                include_closed=True).results
         ms = (time.perf_counter() - t0) * 1000
         t1 = time.perf_counter()
-        match_patient(loaded, ontology, profile, today=today, limit=20)  # API default
+        # The API's defaults (open trials only, TRIALMATCH_DEFAULT_MATCH_LIMIT = 20);
+        # its first 10 are the full-index "open" mode.
+        page = match_patient(loaded, ontology, profile, today=today, limit=20).results
         api_ms = (time.perf_counter() - t1) * 1000
         for nct in explain:
             explain_trial(p["id"], nct, ranked)
         sc = score_patient(p["id"], p["judgments"], ranked, bm25(p["description"]))
         sc.match_ms = api_ms
+        if full_index:
+            sc.full_index = {
+                "open": score_top10("open", page, p["judgments"], conditions),
+                "all": score_top10("all", ranked, p["judgments"], conditions),
+            }
         print(f"  {p['id']}: full ranking {ms:.0f} ms, default page {api_ms:.1f} ms",
               file=sys.stderr)
         scores.append(sc)
@@ -364,7 +529,7 @@ def report(scores: Sequence[PatientScore]) -> dict[str, Any]:
     relevant = sum(s.relevant for s in scores)
     found = sum(round(s.recall50 * s.relevant) for s in scores)
     n = len(scores) or 1
-    overall = {
+    overall: dict[str, Any] = {
         "pair_accuracy": round(correct / judged, 4) if judged else 1.0,
         "safety_errors": sum(len(s.safety) for s in scores),
         "ndcg10": round(sum(s.ndcg10 for s in scores) / n, 4),
@@ -396,9 +561,22 @@ def report(scores: Sequence[PatientScore]) -> dict[str, Any]:
         for e in s.errors:
             print(f"error {s.id} {e['nct_id']} gold={e['gold']} system={e['system']} "
                   f"[{e['category']}]: " + " | ".join(e["reasons"])[:400])
+    full = {mode: summarize_top10([s.full_index[mode] for s in scores
+                                   if mode in s.full_index])
+            for mode in FULL_INDEX_MODES if any(mode in s.full_index for s in scores)}
+    if full:
+        overall["full_index"] = full
+        print_full_index(scores)
     print(f"SUMMARY pair_accuracy={overall['pair_accuracy']:.3f} "
           f"safety_errors={overall['safety_errors']} ndcg10={overall['ndcg10']:.3f} "
           f"ndcg10_bm25={overall['ndcg10_bm25']:.3f} recall50={overall['recall50']:.3f}")
+    if full:
+        print("SUMMARY full_index top10 " + " | ".join(
+            f"{MODE_LABEL[mode]}: p10_judged={_fmt(f['p10_judged'])} "
+            f"share_relevant={f['share_relevant']:.3f} unjudged={f['unjudged']}/{f['n']} "
+            f"wrong_cancer={f['wrong_cancer']} "
+            f"patients_share>=0.8={f['patients_share_ge_80']}/{f['patients']}"
+            for mode, f in full.items()))
     return {
         "overall": overall,
         "by_patient": {
@@ -406,10 +584,50 @@ def report(scores: Sequence[PatientScore]) -> dict[str, Any]:
                    "safety_errors": s.safety, "ndcg10": round(s.ndcg10, 4),
                    "ndcg10_bm25": round(s.ndcg10_bm25, 4), "recall50": round(s.recall50, 4),
                    "match_ms_default_page": round(s.match_ms, 2), "errors": s.errors,
-                   "missed_at_50": s.missed}
+                   "missed_at_50": s.missed,
+                   **({"full_index": {mode: {**t.figures(), "top10": t.rows}
+                                      for mode, t in s.full_index.items()}}
+                      if s.full_index else {})}
             for s in scores
         },
     }
+
+
+MODE_LABEL = {"open": "open trials only (API default)",
+              "all": "all statuses (include_closed)"}
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def print_full_index(scores: Sequence[PatientScore]) -> None:
+    """Print, per full-index mode, a per-patient table of the top-10 figures and then
+    every patient's 10 rows."""
+    for mode in FULL_INDEX_MODES:
+        tops = [(s.id, s.full_index[mode]) for s in scores if mode in s.full_index]
+        if not tops:
+            continue
+        print()
+        print(f"FULL INDEX top {FULL_INDEX_K}, {MODE_LABEL[mode]}")
+        head = (f"{'patient':<58} {'judged':>6} {'unjudg':>6} {'P@10j':>6} "
+                f"{'wrongCa':>7} {'share':>6}")
+        print(head)
+        print("-" * len(head))
+        for pid, t in tops:
+            print(f"{pid[:58]:<58} {t.judged:>6} {t.unjudged:>6} {_fmt(t.p10_judged):>6} "
+                  f"{t.wrong_cancer:>7} {t.share_relevant:>6.3f}")
+        f = summarize_top10([t for _, t in tops])
+        print("-" * len(head))
+        print(f"{'overall':<58} {f['judged']:>6} {f['unjudged']:>6} "
+              f"{_fmt(f['p10_judged']):>6} {f['wrong_cancer']:>7} {f['share_relevant']:>6.3f}")
+        for pid, t in tops:
+            print(f"  {pid} ({mode}):")
+            for r in t.rows:
+                gold = (f"{r['gold']}/{r['category']}" if r["gold"] else "unjudged")
+                print(f"    {r['rank']:>2} {r['nct_id']} {r['verdict']:<17} {r['score']:.2f} "
+                      f"{(r['overall_status'] or '-')[:12]:<12} {gold:<28} "
+                      f"{_cut(r['title'], 70)} | {_cut('; '.join(r['conditions']), 60)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -424,8 +642,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--explain", action="append", default=[], metavar="NCT",
                     help="print rank, score terms and criterion results of this trial for "
                          "every patient (repeatable)")
+    ap.add_argument("--full-index", action=argparse.BooleanOptionalAction, default=True,
+                    help="score and print each patient's top 10 of the whole index, open "
+                         "trials only and all statuses (default: on)")
     args = ap.parse_args(argv)
-    out = run(args.gold, args.corpus, args.redis_url, args.explain)
+    out = run(args.gold, args.corpus, args.redis_url, args.explain, args.full_index)
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return 0
