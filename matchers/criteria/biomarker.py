@@ -51,6 +51,7 @@ from matchers.criteria.common import (
     CMP_BOUND,
     NUM,
     CriterionText,
+    compiled_per_rules,
     conditional_subject,
     parse_comparator,
     parse_number,
@@ -59,7 +60,7 @@ from matchers.criteria.common import (
 from matchers.logic import Tri, and_, or_
 from matchers.models import BiomarkerFact, Fact, ParsedCriterion
 from matchers.pipeline import Term
-from matchers.rules import Rules
+from matchers.rules import BiomarkerRules, Rules
 
 if TYPE_CHECKING:
     from matchers.normalize import NormalizedPatient
@@ -80,15 +81,12 @@ __all__ = [
 
 _HER2_NEG = ("zero", "ultralow", "low")
 
-# status words right after a marker ("-", "+", "positive", "mutation", ...)
-_AFTER = re.compile(
-    r"""\s*(?:[-:]\s*|\s)?(?:\((?:[A-Za-z0-9/ -]{1,25})\)\s*)?
+_AFTER_GRAMMAR = (
+    r"""\s*(?:[-:]\s*|\s)?(?:\((?:[A-Za-z0-9/ -]{{1,25}})\)\s*)?
     (?:(?:gene|protein|receptor|receptors|status|expression|tumou?rs?|disease|cancer|nsclc)\s*(?:is\s+|of\s+|:\s*)?)?
     (?:by\s+\w+\s+)?
-    (?:exons?\s*\d{1,2}(?:\s*(?:or|and|/|,|-)\s*\d{1,2})*\s+)?
-    (?:(?:activating|sensiti[sz]ing|driver|oncogenic|genomic|actionable|targetable|somatic|germline|
-        pathogenic|deleterious|likely\s+pathogenic|gene|genetic|known|documented|point|kinase|domain|
-        resistance|hotspot)\s+){0,3}
+    (?:exons?\s*\d{{1,2}}(?:\s*(?:or|and|/|,|-)\s*\d{{1,2}})*\s+)?
+    (?:(?:{qualifiers})\s+){{0,3}}
     (?P<st>
         mutation[s]?[- ]negative|mutation[s]?[- ]positive|fusion[- ]positive|fusion[- ]negative
       | rearrangement[- ]positive|rearrangement[- ]negative|amplification[- ]negative
@@ -100,9 +98,10 @@ _AFTER = re.compile(
       | rearrangement[s]?|rearranged|fusion[s]?|translocation[s]?|translocated
       | ultra-?low|low\b|zero\b|null\b|high\b|expressing|expression|expressed
       | \+(?!\s*\d)|-(?=\s|$|[,;/)]|\s*(?:and|or)\b)
-    )""",
-    re.X | re.I,
+    )"""
 )
+"""The status words right after a marker ("-", "+", "positive", "mutation", …); the
+mutation qualifiers in between come from ``biomarker.toml``."""
 _BEFORE = re.compile(
     r"""(?P<st>positive\s+for|negative\s+for|activating|sensiti[sz]ing|driver|actionable|oncogenic|
         mutated|mutant|amplified|rearranged|wild[- ]?type|known|documented|confirmed|
@@ -148,44 +147,23 @@ _RECEPTOR = re.compile(
 _RECEPTOR_ID = {"ER": "ER", "PR": "PR", "PGR": "PR", "HR": "HR"}
 
 
-def _status(word: str, marker: str) -> str | None:
+@compiled_per_rules
+def _status_table(rules: BiomarkerRules) -> tuple[tuple[re.Pattern[str], str], ...]:
+    return tuple((re.compile(row.pattern, re.I), row.status) for row in rules.status)
+
+
+@compiled_per_rules
+def _after_rx(rules: BiomarkerRules) -> re.Pattern[str]:
+    return re.compile(_AFTER_GRAMMAR.format(qualifiers="|".join(rules.mutation_qualifiers)),
+                      re.X | re.I)
+
+
+def _status(word: str, rules: BiomarkerRules) -> str | None:
+    """The status a status word reads as (``biomarker.toml``: the first matching row)."""
     w = word.lower().strip()
-    if w in ("+",):
-        return "positive"
-    if w == "-":
-        return "negative"
-    if re.match(
-        r"mutations?[- ]negative|fusion[- ]negative|rearrangement[- ]negative"
-        r"|amplification[- ]negative|non-?amplified|not\s+amplified",
-        w,
-    ):
-        return "negative"
-    if re.match(r"mutations?[- ]positive", w):
-        return "mutated"
-    if re.match(r"(?:fusion|rearrangement)[- ]positive", w):
-        return "rearranged"
-    if re.match(r"wild[- ]?type|wt$", w):
-        return "wild_type"
-    if re.match(r"positiv|pos$|over-?express|expressing$", w):
-        return "positive"
-    if re.match(r"negativ|neg$|null$", w):
-        return "negative" if w != "null" else "zero"
-    if re.match(r"amplifi", w):
-        return "amplified"
-    if re.match(r"mutat|mutant|alteration|altered|variant|deletion|insertion", w):
-        return "mutated"
-    if re.match(r"rearrange|fusion|transloca", w):
-        return "rearranged"
-    if re.match(r"ultra-?low", w):
-        return "ultralow"
-    if w == "low":
-        return "low"
-    if w == "zero":
-        return "zero"
-    if w == "high":
-        return "positive"
-    if re.match(r"expression|expressed", w):
-        return "expressed"
+    for pattern, status in _status_table(rules):
+        if pattern.match(w):
+            return status
     return None
 
 
@@ -339,7 +317,7 @@ def extract_biomarkers(
             continue
         rel_s, rel_e = t.start - base, t.end - base
         marker = t.codes[0]
-        st, st_end = _status_after(body, rel_e, marker)
+        st, st_end = _status_after(body, rel_e, marker, rules.biomarker)
         if st is None:
             st, st_start = _status_before(body, rel_s)
             if st is not None:
@@ -404,7 +382,7 @@ def extract_biomarkers(
         if v_marker is None:
             continue
         mk = v_marker
-        st_after, st_end = _status_after(body, v.end - base, mk)
+        st_after, st_end = _status_after(body, v.end - base, mk, rules.biomarker)
         absent = st_after in ("negative", "wild_type")
         # attach to a resolved mention of its marker just before, if it has no variant
         host = None
@@ -541,8 +519,9 @@ def _pol(c: CriterionText, s: int, e: int) -> tuple[bool, bool, str | None]:
     return neg, True, pol.exception
 
 
-def _status_after(body: str, pos: int, marker: str) -> tuple[str | None, int]:
-    m = _AFTER.match(body, pos)
+def _status_after(body: str, pos: int, marker: str,
+                  rules: BiomarkerRules) -> tuple[str | None, int]:
+    m = _after_rx(rules).match(body, pos)
     if m is None:
         return None, pos
     word = m.group("st")
@@ -554,7 +533,7 @@ def _status_after(body: str, pos: int, marker: str) -> tuple[str | None, int]:
         return None, pos  # "+"/"-" must touch the marker ("ER+", "HER2-")
     if word == "+" and pos < len(body) and body[m.start("st") - 1 : m.start("st")].isdigit():
         return None, pos
-    st = _status(word, marker)
+    st = _status(word, rules)
     if st is None:
         return None, pos
     if (

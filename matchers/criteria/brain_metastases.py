@@ -32,12 +32,18 @@ nothing; leptomeningeal disease is unknown for a patient with brain metastases.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from matchers.criteria.base import Atom, Category, CompareContext, ExtractContext
-from matchers.criteria.common import CriterionText, conditional_subject, polarity
+from matchers.criteria.common import (
+    CriterionText,
+    compiled_per_rules,
+    conditional_subject,
+    polarity,
+)
 from matchers.models import BrainMetastasesFact, CriterionKind, Fact
-from matchers.rules import Rules
+from matchers.rules import BrainRules, Rules
 
 if TYPE_CHECKING:
     from matchers.normalize import NormalizedPatient
@@ -68,37 +74,26 @@ _BM = re.compile(
     )(?![\w-])""",
     re.X | re.I,
 )
-_ACTIVE = re.compile(
-    r"\b(?:active|untreated|symptomatic|progressive|progressing|unstable|uncontrolled|growing|"
-    r"newly\s+diagnosed|new\s+or\s+progressive|not\s+(?:been\s+)?(?:previously\s+)?(?:treated|irradiated)|"
-    r"requiring\s+(?:steroids|corticosteroids|treatment|therapy)|unresected|non-?irradiated|clinically\s+significant)\b",
-    re.I,
-)
-_TREATED = re.compile(
-    r"\b(?:treated|stable|irradiated|resected|asymptomatic|controlled|previously\s+treated|"
-    r"definitive(?:ly)?\s+(?:therapy|treatment|treated)|local\s+(?:treatment|therapy)|radiotherapy|radiation|"
-    r"radiosurgery|srs|surgery|off\s+(?:steroids|corticosteroids))\b",
-    re.I,
-)
-_BOTH = re.compile(
-    r"\b(?:treated\s+or\s+untreated|untreated\s+or\s+treated|regardless\s+of\s+(?:prior\s+)?(?:treatment|therapy|status)|"
-    r"even\s+if\s+(?:treated|stable)|including\s+(?:those\s+)?(?:treated|stable)|whether\s+(?:or\s+not\s+)?treated|"
-    r"known\s+or\s+treated|active\s+or\s+(?:previously\s+)?treated|(?:current|active)\s+or\s+(?:prior|previous|history))\b",
-    re.I,
-)
-_ALLOW_TREATED = re.compile(
-    r"\b(?:unless|except|with\s+the\s+exception|other\s+than|eligible|allowed|permitted|acceptable|may\s+(?:be\s+)?(?:enrolled|included|participate|enroll)|"
-    r"can\s+be\s+(?:enrolled|included)|are\s+not\s+excluded|if\b|provided|as\s+long\s+as)\b",
-    re.I,
-)
-_MUST_TREATED = re.compile(
-    r"\b(?:must|should|need\s+to|are\s+required\s+to|have\s+to)\s+(?:have\s+)?(?:been\s+|be\s+)?(?:\w+\s+){0,3}?"
-    r"(?:treated|stable|received|completed|undergone|asymptomatic|controlled|irradiated|off)\b",
-    re.I,
-)
+@dataclass(frozen=True, slots=True)
+class _Cues:
+    active: re.Pattern[str]
+    treated: re.Pattern[str]
+    both: re.Pattern[str]
+    allow_treated: re.Pattern[str]
+    must_treated: re.Pattern[str]
+
+
+@compiled_per_rules
+def _cues(rules: BrainRules) -> _Cues:
+    def rx(words: tuple[str, ...]) -> re.Pattern[str]:
+        return re.compile(r"\b(?:" + "|".join(words) + r")\b", re.I)
+
+    return _Cues(rx(rules.active), rx(rules.treated), rx(rules.both), rx(rules.allow_treated),
+                 rx(rules.must_treated))
 
 
 def extract_brain_metastases(c: CriterionText, rules: Rules) -> list[BrainMetastasesFact]:
+    cue = _cues(rules.brain_metastases)
     """At most one brain-metastases fact for criterion ``c`` (see module docstring)."""
     body = c.body
     mentions = list(_BM.finditer(body))
@@ -118,7 +113,7 @@ def extract_brain_metastases(c: CriterionText, rules: Rules) -> list[BrainMetast
         # eligible if stable" -> active ones forbidden, treated allowed
         m = mentions[0]
         window = body[max(0, m.start() - 60) : m.end() + 120]
-        if not (_TREATED.search(window) or _ACTIVE.search(window)):
+        if not (cue.treated.search(window) or cue.active.search(window)):
             return []
         s, e = base + m.start(), base + m.end()
         return [_fact(c, s, e, "active", True, lepto, forbidden=True, exception=None)]
@@ -127,11 +122,11 @@ def extract_brain_metastases(c: CriterionText, rules: Rules) -> list[BrainMetast
     before = body[max(0, main.start() - 60) : main.start()]
     clause_before = re.split(r"[;.]\s|,\s*(?=\w+\s+(?:is|are)\b)", before)[-1]
     qualifier = "any"
-    if _BOTH.search(body):
+    if cue.both.search(body):
         treated_allowed: bool | None = False
     else:
         treated_allowed = None
-    if (treated_allowed is None and _ACTIVE.search(clause_before)) or re.match(
+    if (treated_allowed is None and cue.active.search(clause_before)) or re.match(
         r"\s*(?:that\s+are\s+|which\s+are\s+)?(?:active|untreated|symptomatic|progressive|unstable|uncontrolled)\b",
         body[main.end() :],
         re.I,
@@ -142,26 +137,26 @@ def extract_brain_metastases(c: CriterionText, rules: Rules) -> list[BrainMetast
         re.search(
             r"\b(?:patients|participants|subjects|those)\s+with\s+(?:\w+\s+){0,4}$", before, re.I
         )
-        and _MUST_TREATED.search(body[main.end() : main.end() + 160])
+        and cue.must_treated.search(body[main.end() : main.end() + 160])
     )
     if conditional:
         return [_fact(c, s, e, "active", True, lepto, forbidden=True, exception=None)]
     if treated_allowed is None:
         rest = body[main.end() :]
-        am = _ALLOW_TREATED.search(rest)
-        if am is not None and _TREATED.search(rest[am.start() : am.start() + 200]):
+        am = cue.allow_treated.search(rest)
+        if am is not None and cue.treated.search(rest[am.start() : am.start() + 200]):
             treated_allowed = True
         elif (
             c.in_scope(s, e, "EXCEPTION") is None
-            and _ALLOW_TREATED.search(body[: main.start()])
-            and _TREATED.search(body[: main.start()])
+            and cue.allow_treated.search(body[: main.start()])
+            and cue.treated.search(body[: main.start()])
         ):
             treated_allowed = None
     if (
         required
         and qualifier == "any"
-        and _TREATED.search(clause_before)
-        and not _ACTIVE.search(clause_before)
+        and cue.treated.search(clause_before)
+        and not cue.active.search(clause_before)
         and not re.search(r"\bor\b", clause_before)
     ):
         qualifier = "treated_stable"

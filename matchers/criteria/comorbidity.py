@@ -27,9 +27,9 @@ from pydantic import BaseModel, ConfigDict
 
 from matchers.criteria.base import Atom, Category, CompareContext, ExtractContext
 from matchers.criteria.cancer_type import CANCER_GATE, NOT_DISEASE_AFTER, cancer_rx
-from matchers.criteria.common import CriterionText, keep_mention, keep_terms
+from matchers.criteria.common import CriterionText, compiled_per_rules, keep_mention, keep_terms
 from matchers.models import ConditionFact, CriterionKind, Fact
-from matchers.rules import Rules
+from matchers.rules import ConditionRules, Rules, load_rules
 
 if TYPE_CHECKING:
     from matchers.normalize import NormalizedPatient
@@ -50,17 +50,17 @@ _EXCLUSION_MALIGNANCY_CUE = (
 )
 
 
-_TEST_AFTER = re.compile(
-    r"[\s-]*(?:tests?|testing|screen\w*|serolog\w*|status|antibod\w*|vaccin\w*|rna|dna|viral\s+loads?|"
-    r"pcr|measurements?|levels?|titers?|titres?|counts?|results?|genotyp\w*|prophylaxis)\b",
-    re.I,
-)
 _NEG_TEST = re.compile(r"\bnegative\s+(?:serum\s+|urine\s+|blood\s+)?(?:\w+\s+)?$", re.I)
 _POS_TEST = re.compile(r"\bpositive\s+(?:serum\s+|blood\s+)?$|\bknown\s+", re.I)
-_AVOID = re.compile(
-    r"\b(?:avoid|prevent\w*|prevention\s+of|risk\s+of|potential|plans?\s+to|planning|intend\w*|attempting)\b[^.;]{0,25}$",
-    re.I,
-)
+
+
+@compiled_per_rules
+def _cues(rules: ConditionRules) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    test_after = re.compile(r"[\s-]*(?:" + "|".join(rules.test_words) + r")\b", re.I)
+    avoid = re.compile(r"\b(?:" + "|".join(rules.avoid_words) + r")\b[^.;]{0,25}$", re.I)
+    absence = re.compile(r"^\s*(?:" + "|".join(re.escape(w) for w in rules.absence_words)
+                         + r")\b", re.I)
+    return test_after, avoid, absence
 
 
 def extract_conditions(c: CriterionText, rules: Rules) -> list[ConditionFact]:
@@ -69,15 +69,16 @@ def extract_conditions(c: CriterionText, rules: Rules) -> list[ConditionFact]:
     if not c.terms_of("CONDITION") and not CANCER_GATE.search(c.body_lower):
         return facts  # fast path
     rx = cancer_rx(rules.cancer_type)
+    test_after, avoid, _ = _cues(rules.condition)
     for t in keep_terms(c, ("CONDITION",)):
         before = c.norm[max(c.start, t.start - 40) : t.start]
         neg_test = False
-        if _TEST_AFTER.match(c.norm, t.end):
+        if test_after.match(c.norm, t.end):
             if _NEG_TEST.search(before) and t.codes[0] == "pregnancy":
                 neg_test = True
             elif not _POS_TEST.search(before):
                 continue
-        if _AVOID.search(before):
+        if avoid.search(before):
             continue
         keep, neg, exc = keep_mention(c, t.start, t.end)
         if not keep:
@@ -151,12 +152,11 @@ class PatientConditions(BaseModel):
     pregnant: bool | None = None
 
 
-_NEGATED_CONDITION = re.compile(r"^\s*(no|not|without|denies|negative for|never)\b", re.I)
 _CONDITION_LIST = re.compile(r"\s*(?:/|,|;|\bor\b|\band\b)\s*", re.I)
 
 
 def _resolve_conditions(
-    items: Iterable[str], ontology: Ontology
+    items: Iterable[str], ontology: Ontology, absence: re.Pattern[str]
 ) -> tuple[set[str], set[str]]:
     present: set[str] = set()
     absent: set[str] = set()
@@ -164,8 +164,8 @@ def _resolve_conditions(
         text = item.strip()
         if not text:
             continue
-        negated = bool(_NEGATED_CONDITION.match(text))
-        core = _NEGATED_CONDITION.sub("", text).strip(" :,-")
+        negated = bool(absence.match(text))
+        core = absence.sub("", text).strip(" :,-")
         for piece in _CONDITION_LIST.split(core) if negated else [core]:
             if not piece:
                 continue
@@ -175,9 +175,11 @@ def _resolve_conditions(
     return present, absent - present
 
 
-def read_conditions(profile: PatientProfile, ontology: Ontology) -> PatientConditions:
+def read_conditions(profile: PatientProfile, ontology: Ontology,
+                    rules: Rules | None = None) -> PatientConditions:
     """The patient's :class:`PatientConditions` (see the module docstring)."""
-    present, absent = _resolve_conditions(profile.conditions, ontology)
+    _, _, absence = _cues((rules or load_rules()).condition)
+    present, absent = _resolve_conditions(profile.conditions, ontology, absence)
     pregnant = False if profile.sex == "male" else profile.pregnant
     if pregnant is True:
         present.add("pregnancy")

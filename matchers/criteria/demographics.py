@@ -39,14 +39,21 @@ next to "Females who are highly unlikely to become pregnant", "If female, …").
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from matchers.criteria.base import Atom, Category, CompareContext, ExtractContext
-from matchers.criteria.common import CMP_BOUND, CriterionText, parse_comparator, polarity
+from matchers.criteria.common import (
+    CMP_BOUND,
+    CriterionText,
+    compiled_per_rules,
+    parse_comparator,
+    polarity,
+)
 from matchers.models import AgeFact, CriterionKind, Fact, SexFact
-from matchers.rules import Rules
+from matchers.rules import DemographicsRules, Rules
 
 if TYPE_CHECKING:
     from matchers.normalize import NormalizedPatient
@@ -137,12 +144,6 @@ _DURATION_CTX = re.compile(
     r"diagnos|interval|elapsed|last|past|previous|during|from|post|gestation|of\s+(?!age\b)\w+)",
     re.I,
 )
-_ADULT = re.compile(
-    r"\badults?\b(?!\s*(?:and|or|/)\s*(?:pediatric|paediatric|child|adolescent))", re.I
-)
-_CHILD = re.compile(
-    r"\b(?:child|children|pediatric|paediatric|adolescent|infant|minor|juvenile)", re.I
-)
 _CONDITIONAL_SUBJECT = re.compile(
     r"\b(?:must|should|will\s+(?:need|be\s+required)|need\s+to|are\s+required|is\s+required|require)\b",
     re.I,
@@ -151,6 +152,49 @@ _AGE_GATE = re.compile(r"\b(?:age[sd]?|years?|yrs?|y\.?o|months?|adults?)\b|\d\s
 _NOT_SPECIFIED = re.compile(
     r"^\s*(?:not\s+specified|any\s+age|no\s+age\s+(?:limit|restriction))", re.I
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Rx:
+    adult: re.Pattern[str]
+    child: re.Pattern[str]
+    sex_word: re.Pattern[str]
+    sex_start: re.Pattern[str]
+    both: re.Pattern[str]
+    not_population: re.Pattern[str]
+    female: str
+    male: str
+
+
+@compiled_per_rules
+def _rx(rules: DemographicsRules) -> _Rx:
+    female_alt, male_alt = "|".join(rules.female_words), "|".join(rules.male_words)
+    female, male = f"(?:{female_alt})", f"(?:{male_alt})"
+    child = "|".join(rules.child_words)
+    menopausal = "|".join(rules.menopausal_words)
+    sex_start = re.compile(
+        rf"""^\s*(?:(?:patients?|subjects?|participants?)\s+must\s+be\s+(?:an?\s+)?|sex\s*[:=]?\s*|gender\s*[:=]?\s*|only\s+)?
+        (?:(?:pre-?\s*(?:or|and|/)\s*post-?\s*|peri-?\s*(?:or|and|/)\s*post-?\s*|post-?|pre-?|peri-?)menopausal\s+|adult\s+|healthy\s+|ambulatory\s+)?
+        (?:(?P<f>{female})|(?P<m>{male}))\b
+        (?:\s+(?:patients?|subjects?|participants?|only|sex|gender|volunteers?))?""",
+        re.X | re.I,
+    )
+    both = re.compile(
+        rf"\b(?:{male}\s*(?:and|or|/|&|and/or)\s*{female}|{female}\s*(?:and|or|/|&|and/or)\s*{male}"
+        r"|both\s+(?:sexes|genders)|either\s+sex|all\s+(?:sexes|genders))\b",
+        re.I,
+    )
+    return _Rx(
+        adult=re.compile(r"\b(?:" + "|".join(rules.adult_words) + r")\b(?!\s*(?:and|or|/)\s*(?:"
+                         + child + "))", re.I),
+        child=re.compile(r"\b(?:" + child + ")", re.I),
+        sex_word=re.compile(rf"\b(?:{female_alt}|{male_alt}|{menopausal})\b", re.I),
+        sex_start=sex_start,
+        both=both,
+        not_population=re.compile("|".join(rules.not_population), re.I),
+        female=female,
+        male=male,
+    )
 
 
 def _to_years(value: float, unit: str | None) -> float:
@@ -226,6 +270,7 @@ def _plausible(lo: float | None, hi: float | None) -> bool:
 def extract_age(c: CriterionText, rules: Rules) -> list[AgeFact]:
     """Age facts of criterion ``c`` (at most one per age mention); see the module
     docstring for what counts as an age."""
+    rx = _rx(rules.demographics)
     body = c.body
     base = c.start
     facts: list[AgeFact] = []
@@ -344,7 +389,7 @@ def extract_age(c: CriterionText, rules: Rules) -> list[AgeFact]:
         alt = _OR_AFTER.match(body, e)
         if required and alt is not None and not _AGE_ALTERNATIVE.search(alt.group("alt")):
             continue  # "age < 30 or at least one islet autoantibody": one alternative
-        if not required and _one_sex_subject(re.split(r"[.;:]\s", body[:s])[-1]):
+        if not required and _one_sex_subject(re.split(r"[.;:]\s", body[:s])[-1], rx):
             continue  # "Postmenopausal women < age 65": a subgroup (sex and age)
         bounds = age_bounds(m, required=required, default_unit="years")
         if bounds is None or not _plausible(*bounds):
@@ -393,8 +438,8 @@ def extract_age(c: CriterionText, rules: Rules) -> list[AgeFact]:
             )
         )
     if not facts and not body.rstrip().endswith(":"):
-        am = _ADULT.search(body)
-        if am is not None and not _CHILD.search(body) and _adult_subject(body, am):
+        am = rx.adult.search(body)
+        if am is not None and not rx.child.search(body) and _adult_subject(body, am):
             pol = polarity(c, base + am.start(), base + am.end(), use_negation=False)
             if not (pol.drop or pol.permitted):
                 facts.append(
@@ -408,16 +453,10 @@ def extract_age(c: CriterionText, rules: Rules) -> list[AgeFact]:
     return facts
 
 
-_SEX_WORD = re.compile(
-    r"\b(?:women|woman|females?|girls?|ladies|men|man|males?|boys?|(?:pre|post|peri)?-?menopausal)\b",
-    re.I,
-)
-
-
-def _one_sex_subject(clause: str) -> bool:
+def _one_sex_subject(clause: str, rx: _Rx) -> bool:
     """The clause before an age names one sex as its subject ("Postmenopausal women",
     "Men"), not both: the age then defines a subgroup of that sex."""
-    return _SEX_WORD.search(clause) is not None and _BOTH.search(clause) is None
+    return rx.sex_word.search(clause) is not None and rx.both.search(clause) is None
 
 
 def _later_age_owns_exclusion(c: CriterionText, e: int) -> bool:
@@ -468,43 +507,23 @@ def _adult_subject(body: str, m: re.Match[str]) -> bool:
 # sex
 # --------------------------------------------------------------------------------------
 
-_FEMALE = r"(?:women|woman|females?|girls?|ladies)"
-_MALE = r"(?:men|man|males?|boys?)"
-_SEX_START = re.compile(
-    rf"""^\s*(?:(?:patients?|subjects?|participants?)\s+must\s+be\s+(?:an?\s+)?|sex\s*[:=]?\s*|gender\s*[:=]?\s*|only\s+)?
-    (?:(?:pre-?\s*(?:or|and|/)\s*post-?\s*|peri-?\s*(?:or|and|/)\s*post-?\s*|post-?|pre-?|peri-?)menopausal\s+|adult\s+|healthy\s+|ambulatory\s+)?
-    (?:(?P<f>{_FEMALE})|(?P<m>{_MALE}))\b
-    (?:\s+(?:patients?|subjects?|participants?|only|sex|gender|volunteers?))?""",
-    re.X | re.I,
-)
-_BOTH = re.compile(
-    rf"\b(?:{_MALE}\s*(?:and|or|/|&|and/or)\s*{_FEMALE}|{_FEMALE}\s*(?:and|or|/|&|and/or)\s*{_MALE}|both\s+(?:sexes|genders)|either\s+sex|all\s+(?:sexes|genders))\b",
-    re.I,
-)
-_NOT_POPULATION = re.compile(
-    r"child[\s-]*bearing|reproductive|fertile|fertility|pregnan|lactat|nursing|breast[\s-]*feed|"
-    r"contracepti|partner|sexually|sperm|condom|postpartum|wocbp|birth\s+control|menstruat|"
-    r"of\s+non-?child|abstinen|vasectom|hysterectom|steriliz|who\s+(?:are|is|have|has|could|can|may|will)",
-    re.I,
-)
-
-
 def extract_sex(c: CriterionText, rules: Rules) -> list[SexFact]:
     """A sex fact when the criterion names one sex as its population (see the module
     docstring); at most one per criterion."""
     body = c.body
-    m = _SEX_START.match(body)
+    rx = _rx(rules.demographics)
+    m = rx.sex_start.match(body)
     if m is None:
         return []
-    if _BOTH.search(body[: max(m.end() + 20, 60)]):
+    if rx.both.search(body[: max(m.end() + 20, 60)]):
         return []
     if body.rstrip().endswith(":"):
         return []  # "Female participants:" introduces sub-criteria
-    if _NOT_POPULATION.search(body[: m.end() + 200]) or re.search(
+    if rx.not_population.search(body[: m.end() + 200]) or re.search(
         r"menopaus|steril", body[m.end() : m.end() + 200], re.I
     ):
         return []
-    other = _MALE if m.group("f") else _FEMALE
+    other = rx.male if m.group("f") else rx.female
     if re.search(rf"\b{other}\b", body[m.end() :], re.I):
         return []  # both sexes named
     # "Women" must lead the criterion's subject: "Women with ...", "Female, aged ...",

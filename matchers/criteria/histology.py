@@ -109,7 +109,8 @@ CATEGORY = Category(
     reader=read_histology,
     key=True,
     priority=3,
-    rules_file="histology.toml",
+    # Histology is read from ontology terms only: its cue words are its vocabulary.
+    rules_file="../../ontologies/data/histology.toml",
     cases_file="histology.toml",
     module=__name__,
 )

@@ -17,9 +17,14 @@ import re
 from typing import TYPE_CHECKING
 
 from matchers.criteria.base import Atom, Category, CompareContext, ExtractContext
-from matchers.criteria.common import CriterionText, conditional_subject, polarity
+from matchers.criteria.common import (
+    CriterionText,
+    compiled_per_rules,
+    conditional_subject,
+    polarity,
+)
 from matchers.models import CriterionKind, Fact, MeasurableDiseaseFact
-from matchers.rules import Rules
+from matchers.rules import MeasurableRules, Rules
 
 if TYPE_CHECKING:
     from matchers.normalize import NormalizedPatient
@@ -36,19 +41,16 @@ _MEAS = re.compile(
     )\s*(?:\w+\s+){0,2}?(?P<what>disease|lesions?|tumou?rs?|cancer|malignancy|lymphoma|nodes?|site)?""",
     re.X | re.I,
 )
-_CRITERIA = re.compile(
-    r"\b(?P<c>i?RECIST\s*(?:v(?:ersion)?\.?\s*)?(?:1\.[01])?|mRECIST|RANO(?:-BM)?|iRANO|Lugano|Cheson|IWG|PCWG[23]|"
-    r"IMWG|GCIG|Choi|irRC|IWCLL|INRC|WHO\s+criteria|EASL|PERCIST|RECIL)\b",
-    re.I,
-)
-_NOT_REQUIRED = re.compile(
-    r"\b(?:not\s+(?:required|necessary|mandatory|needed)|optional|is\s+not\s+a\s+requirement|need\s+not)\b",
-    re.I,
-)
+@compiled_per_rules
+def _cues(rules: MeasurableRules) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    criteria = re.compile(r"\b(?P<c>" + "|".join(rules.response_criteria) + r")\b", re.I)
+    not_required = re.compile(r"\b(?:" + "|".join(rules.not_required) + r")\b", re.I)
+    return criteria, not_required
 
 
 def extract_measurable(c: CriterionText, rules: Rules) -> list[MeasurableDiseaseFact]:
     """At most one measurable-disease fact for criterion ``c`` (see module docstring)."""
+    criteria_rx, not_required = _cues(rules.measurable_disease)
     body = c.body
     for m in _MEAS.finditer(body):
         if m.group("nonmeas") and not m.group("both"):
@@ -56,7 +58,7 @@ def extract_measurable(c: CriterionText, rules: Rules) -> list[MeasurableDisease
         what = m.group("what")
         if (
             not what
-            and not _CRITERIA.search(body[m.end() : m.end() + 60])
+            and not criteria_rx.search(body[m.end() : m.end() + 60])
             and not re.match(r"\s*(?:per|by|according|as\s+defined|using)\b", body[m.end() :], re.I)
             and not (m.group("meas") and "lesion" in m.group(0).lower())
         ):
@@ -67,7 +69,7 @@ def extract_measurable(c: CriterionText, rules: Rules) -> list[MeasurableDisease
             re.I,
         ):
             continue
-        if _NOT_REQUIRED.search(body[m.end() : m.end() + 60]) or _NOT_REQUIRED.search(
+        if not_required.search(body[m.end() : m.end() + 60]) or not_required.search(
             body[max(0, m.start() - 30) : m.start()]
         ):
             return []
@@ -75,7 +77,7 @@ def extract_measurable(c: CriterionText, rules: Rules) -> list[MeasurableDisease
         pol = polarity(c, s, e)
         if pol.drop or pol.permitted or conditional_subject(c, s, e):
             continue
-        cm = _CRITERIA.search(body, m.start(), min(len(body), m.end() + 80))
+        cm = criteria_rx.search(body, m.start(), min(len(body), m.end() + 80))
         crit = " ".join(cm.group("c").split()) if cm else None
         if cm is not None:
             e = max(e, c.start + cm.end())

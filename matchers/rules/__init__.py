@@ -192,6 +192,67 @@ class CancerRules(_Strict):
 
 
 # --------------------------------------------------------------------------------------
+# brain_metastases.toml, measurable_disease.toml
+# --------------------------------------------------------------------------------------
+
+
+class BrainRules(_Strict):
+    """Brain-metastasis qualifiers (``brain_metastases.toml``): regex alternatives for
+    active, treated/stable, both, "treated ones allowed" and "must be treated"."""
+
+    active: tuple[str, ...] = Field(min_length=1)
+    treated: tuple[str, ...] = Field(min_length=1)
+    both: tuple[str, ...] = Field(min_length=1)
+    allow_treated: tuple[str, ...] = Field(min_length=1)
+    must_treated: tuple[str, ...] = Field(min_length=1)
+
+
+class MeasurableRules(_Strict):
+    """Measurable-disease cues (``measurable_disease.toml``): response-criteria names and
+    "not required" statements (regex alternatives)."""
+
+    response_criteria: tuple[str, ...] = Field(min_length=1)
+    not_required: tuple[str, ...] = Field(min_length=1)
+
+
+class DemographicsRules(_Strict):
+    """Age and sex cue words (``demographics.toml``): regex alternatives."""
+
+    female_words: tuple[str, ...] = Field(min_length=1)
+    male_words: tuple[str, ...] = Field(min_length=1)
+    menopausal_words: tuple[str, ...] = Field(min_length=1)
+    adult_words: tuple[str, ...] = Field(min_length=1)
+    child_words: tuple[str, ...] = Field(min_length=1)
+    not_population: tuple[str, ...] = Field(min_length=1)
+
+
+class ConditionRules(_Strict):
+    """Comorbidity cues (``condition.toml``): regex alternatives for test words, avoid
+    words, and the patient-side absence words (plain words)."""
+
+    test_words: tuple[str, ...] = Field(min_length=1)
+    avoid_words: tuple[str, ...] = Field(min_length=1)
+    absence_words: tuple[str, ...] = Field(min_length=1)
+
+
+class StatusRow(_Strict):
+    """One row of ``biomarker.toml``'s status table: a regex on the status word, and the
+    :attr:`matchers.models.BiomarkerFact.status` it reads as."""
+
+    pattern: str = Field(min_length=1)
+    status: Literal["positive", "negative", "mutated", "wild_type", "amplified", "rearranged",
+                    "low", "ultralow", "zero", "expressed"]
+
+
+class BiomarkerRules(_Strict):
+    """Biomarker status words (``biomarker.toml``): qualifiers that may stand between a
+    marker and its status, and the ordered status table (first match wins)."""
+
+    mutation_qualifiers: tuple[str, ...] = Field(min_length=1)
+    status: tuple[StatusRow, ...] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------------------
 # shape.toml
 # --------------------------------------------------------------------------------------
 
@@ -245,6 +306,11 @@ class Rules(_Strict):
     stage: ExtentRules
     prior_therapy: TherapyRules
     cancer_type: CancerRules
+    brain_metastases: BrainRules
+    measurable_disease: MeasurableRules
+    demographics: DemographicsRules
+    condition: ConditionRules
+    biomarker: BiomarkerRules
     shape: ShapeRules
 
 
@@ -256,6 +322,11 @@ _FILES: dict[str, type[_Strict]] = {
     "stage": ExtentRules,
     "prior_therapy": TherapyRules,
     "cancer_type": CancerRules,
+    "brain_metastases": BrainRules,
+    "measurable_disease": MeasurableRules,
+    "demographics": DemographicsRules,
+    "condition": ConditionRules,
+    "biomarker": BiomarkerRules,
     "shape": ShapeRules,
 }
 
