@@ -222,7 +222,7 @@ async def test_rate_limited_sync_honours_retry_after(
     the sync must wait out the window and finish (this takes about a minute)."""
     server = replay_factory(extra=("--rate-limit", "2"))
     patient = settings.model_copy(
-        update={"ctgov_retry_attempts": 60, "ctgov_retry_timeout_s": 180.0}
+        update={"ctgov_retry_budget_s": 180.0}
     )
     started = time.monotonic()
     report = await sync(server, patient, store, parser)
@@ -276,7 +276,7 @@ async def test_upstream_down_mid_sync_publishes_nothing(
 async def test_concurrent_sync_is_refused(
     replay: Replay, settings: TrialCacheSettings, store: TrialStore, parser: FakeParser
 ) -> None:
-    async with store.sync_lock(ttl_s=30):
+    async with store.sync_lease(ttl_s=30, command="sync"):
         with pytest.raises(SyncInProgressError):
             await sync(replay, settings, store, parser)
 
