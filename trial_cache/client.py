@@ -364,7 +364,9 @@ class CTGovClient:
                         f"{settings.ctgov_retry_after_max_s:.0f} s"
                     )
                     return False
-                wait = max(wait, exc.retry_after_s + random.uniform(0, 1.0))
+                wait = max(
+                    wait, exc.retry_after_s + random.uniform(0, settings.ctgov_retry_wait_jitter_s)
+                )
             left = deadline - time.monotonic()
             if wait > left:
                 gave_up.append(f"the {budget_s:.0f} s retry budget is spent")
