@@ -19,6 +19,11 @@ from trial_cache.lease import LeaseOwner
 from trial_cache.store import TrialStore
 
 
+def spawn(command: list[str]) -> subprocess.Popen[str]:
+    """Start a child whose stdout the test reads (not awaited: it runs alongside)."""
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+
 def dead_pid() -> int:
     """The pid of a process that has exited (and been reaped)."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -118,9 +123,7 @@ async def test_a_killed_holders_lease_lapses_within_its_ttl(
         "        await asyncio.sleep(600)\n"
         "asyncio.run(main())\n"
     )
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, namespace], stdout=subprocess.PIPE, text=True
-    )
+    child = spawn([sys.executable, "-c", code, namespace])
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "held"
         await asyncio.sleep(2.5)  # renewed by the child's heartbeat meanwhile

@@ -29,6 +29,15 @@ KILL_AT_PAGE = 5
 """The child is killed once its resume point says page 5 is next (4 pages stored)."""
 
 
+def spawn_sync(base_url: str, namespace: str) -> subprocess.Popen[str]:
+    """``tests.trial_cache.sync_child`` in a process of its own (60 s lease)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.trial_cache.sync_child", base_url, namespace,
+         SCOPE, str(PAGE_SIZE), "60"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+
+
 async def stored_once(redis: Redis, store: TrialStore) -> Counter[str]:
     """How many study documents each NCT id has in the namespace."""
     prefix = len(store.keys.namespace) + len(":study:")
@@ -48,11 +57,7 @@ async def test_a_killed_sync_resumes_where_it_stopped(
     pages = -(-expected // PAGE_SIZE)
     assert pages > KILL_AT_PAGE + 3
 
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.trial_cache.sync_child", server.base_url, namespace,
-         SCOPE, str(PAGE_SIZE), "60"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    child = spawn_sync(server.base_url, namespace)
     try:
         deadline = time.monotonic() + 60
         point = None
