@@ -16,11 +16,13 @@ __all__ = ["ONCOLOGY_SCOPE", "TrialCacheSettings"]
 
 ONCOLOGY_SCOPE = " OR ".join(
     (
+        # generic words, singular and plural (the API matches words; so does the replay)
         "cancer",
         "cancers",
         "neoplasm",
         "neoplasms",
         "neoplasia",
+        "neoplastic",
         "tumor",
         "tumors",
         "tumour",
@@ -30,48 +32,97 @@ ONCOLOGY_SCOPE = " OR ".join(
         "malignant",
         "oncology",
         "metastatic",
+        "metastasis",
         "metastases",
+        "chemotherapy",
+        # carcinomas
         "carcinoma",
+        "carcinomas",
         "adenocarcinoma",
         "cholangiocarcinoma",
         "carcinosarcoma",
         "carcinoid",
         "neuroendocrine",
+        "thymoma",
+        # haematological
         "lymphoma",
+        "lymphomas",
         "Hodgkin",
         "leukemia",
+        "leukemias",
         "leukaemia",
         "myeloma",
+        "myelomas",
+        "plasmacytoma",
         "myelodysplastic",
         "myeloproliferative",
+        "myelofibrosis",
+        "polycythemia",
+        "thrombocythemia",
+        "mastocytosis",
+        "histiocytosis",
         "macroglobulinemia",
+        "Waldenstrom",
+        # sarcomas and others
         "sarcoma",
+        "sarcomas",
         "osteosarcoma",
         "rhabdomyosarcoma",
         "liposarcoma",
         "leiomyosarcoma",
+        "Ewing",
+        "chordoma",
         "melanoma",
+        "melanomas",
         "mesothelioma",
         "glioma",
+        "gliomas",
         "glioblastoma",
         "astrocytoma",
         "ependymoma",
         "oligodendroglioma",
+        "meningioma",
+        "schwannoma",
+        "craniopharyngioma",
+        "pheochromocytoma",
+        "paraganglioma",
         "blastoma",
         "neuroblastoma",
         "medulloblastoma",
         "retinoblastoma",
         "hepatoblastoma",
         "nephroblastoma",
+        "Wilms",
         "seminoma",
+        "germinoma",
+        "teratoma",
         "fibromatosis",
         "desmoid",
+        # abbreviations that stand alone as a study's condition
+        "NSCLC",
+        "SCLC",
+        "HCC",
+        "RCC",
+        "GBM",
+        "GIST",
+        "AML",
+        "CLL",
+        "CML",
+        "MDS",
+        "DLBCL",
+        "NHL",
+        "mCRPC",
     )
 )
-"""The default sync scope: a ``query.cond`` OR of cancer words.
+"""The default sync scope: a ``query.cond`` OR of oncology words.
 
 The API's condition search is word-based (with synonyms), so compound words such as
-"neuroblastoma" or "cholangiocarcinoma" are listed on their own."""
+"neuroblastoma" or "cholangiocarcinoma", plurals, and abbreviations used alone as a
+condition ("NSCLC", "AML") are listed on their own. Checked against the shared corpus
+(``python -m benchmarks.scope_coverage``): every study whose conditions name an
+OncoTree cancer type is in scope, except uterine leiomyoma (benign fibroid) trials,
+left out on purpose; supportive-care studies in cancer patients are covered through
+"chemotherapy" ("chemotherapy-induced nausea and vomiting")."""
 
 
 class TrialCacheSettings(BaseSettings):
