@@ -10,7 +10,11 @@ For each batch of records (``parse_batch_size``, default 256)::
     quarantine entry ──► {ns}:quarantine; the trial keeps its last good version
 
 Re-running on unchanged data parses nothing: parsed criteria are keyed by parser version,
-NCT id and content hash. A study with an enumerated value that is not in the CT.gov spec
+NCT id and content hash. A full sync or an import keeps the previous generation's
+trials it did not read (through the same pipeline, so a new parser re-parses them)
+unless it was given a ``prune`` callable, which removes them and names the reasons; a
+sync marks each page's end with a :class:`PageMark`, after which its resume point is
+saved. A study with an enumerated value that is not in the CT.gov spec
 (a new ``overallStatus`` or phase, kept as text by :mod:`trial_cache.models`) is stored
 and indexed like any other; the ingest counts it and logs a warning naming the NCT id,
 the field and the value (a new or changed version at WARNING, an unchanged one at DEBUG;
