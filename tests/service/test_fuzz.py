@@ -9,6 +9,7 @@ answer as in production rather than 503.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -55,7 +56,16 @@ def served_url(state: ServiceState) -> Iterator[str]:
         uvicorn.Config(create_app(state=live), host="127.0.0.1", port=port,
                        log_level="warning", access_log=False, lifespan="on")
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    def run() -> None:
+        async def main() -> None:
+            try:
+                await server.serve()
+            finally:
+                await redis.aclose()  # in the loop its connections belong to
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
