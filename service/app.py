@@ -37,6 +37,7 @@ from service.batch import BatchQueue, arq_pool
 from service.deps import ServiceState
 from service.engine import IndexHolder
 from service.errors import install_error_handlers
+from service.limits import BodySizeLimitMiddleware
 from service.middleware import AccessLogMiddleware
 from service.routes import router
 from service.schemas import AnswerPage
@@ -131,7 +132,8 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         description=API_DESCRIPTION,
         lifespan=lifespan,
     )
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AccessLogMiddleware)  # outermost of the two: 413s are logged too
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -2,9 +2,12 @@
 
 Commands::
 
-    trialmatch import PATH          load a bulk file (.jsonl, .jsonl.gz, .json, .zip)
-    trialmatch sync [--full]        sync with ClinicalTrials.gov (full first, then
-                                    incremental; --base-url for a mirror/replay server)
+    trialmatch import PATH [--prune] [--force]
+                                    load a bulk file (.jsonl, .jsonl.gz, .json, .zip)
+    trialmatch sync [--full] [--prune] [--force]
+                                    sync with ClinicalTrials.gov (full first, then
+                                    incremental; resumes an interrupted one;
+                                    --base-url for a mirror/replay server)
     trialmatch serve [--host H] [--port N]
     trialmatch match --patient FILE.json [--limit N] [--json]
     trialmatch worker [--burst]     the arq batch worker
@@ -101,17 +104,33 @@ def _progress() -> Progress:
 
 def _report_table(report: Any) -> Table:
     table = Table(title=f"{report.kind.value} from {report.source}", show_header=True)
-    for column in ("fetched", "new", "updated", "unchanged", "quarantined", "parsed", "removed"):
-        table.add_column(column, justify="right")
-    table.add_row(
-        *(str(getattr(report, c)) for c in (
-            "fetched", "new", "updated", "unchanged", "quarantined", "parsed", "removed"))
+    columns = (
+        "fetched", "new", "updated", "unchanged", "quarantined", "parsed", "kept", "removed"
     )
+    for column in columns:
+        table.add_column(column, justify="right")
+    table.add_row(*(str(getattr(report, c, 0)) for c in columns))
     return table
 
 
 def _print_report(report: Any) -> None:
+    if report.took_over_lease_of:
+        console.print(f"[yellow]took over the sync lease of[/] {report.took_over_lease_of}")
+    if report.resumed_from_page:
+        console.print(f"resumed an interrupted sync at page {report.resumed_from_page}")
     console.print(_report_table(report))
+    if report.kept:
+        console.print(
+            f"kept {report.kept} trial(s) of the previous generation that this "
+            f"{'import' if report.kind.value == 'import' else 'sync'} did not read "
+            "(pass --prune to remove them)"
+        )
+    for removal in report.removals:
+        examples = ", ".join(removal.examples)
+        more = "…" if removal.count > len(removal.examples) else ""
+        console.print(
+            f"  [yellow]removed[/] {removal.count}: {removal.reason} (e.g. {examples}{more})"
+        )
     if report.kind.value == "up_to_date":
         console.print(
             f"already up to date: generation [bold]{report.generation}[/] is still served"
@@ -159,8 +178,14 @@ def import_(
         Path, typer.Argument(exists=True, dir_okay=False, readable=True,
                              help="A .jsonl, .jsonl.gz, .json or CT.gov .zip download.")
     ],
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="Remove trials of the previous generation that the file lacks "
+        "(default: keep them).")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Take over the sync lease of a run that is gone.")] = False,
 ) -> None:
-    """Import a bulk file of CT.gov v2 studies and publish it as a new generation."""
+    """Import a bulk file of CT.gov v2 studies and publish it as a new generation.
+    Trials already loaded that the file lacks are kept unless --prune."""
     settings = _settings()
 
     async def go() -> Any:
@@ -173,6 +198,7 @@ def import_(
                 return await import_dump(
                     path, store=store, parser=parser, index_codes=index_codes,
                     settings=settings.cache, progress=RichProgress(bar),
+                    prune=prune, force=force,
                 )
 
     _print_report(_run(go))
@@ -184,9 +210,17 @@ def sync(
     base_url: Annotated[
         str | None, typer.Option(help="CT.gov API base URL (default: the setting).")
     ] = None,
+    prune: Annotated[bool, typer.Option(
+        "--prune", help="Full sync: remove loaded trials it did not fetch (out of scope or "
+        "deleted upstream; default: keep them).")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Take over the sync lease of a run that is gone (crashed, killed); "
+        "says whose it was.")] = False,
 ) -> None:
     """Sync with ClinicalTrials.gov: a full sync the first time (or after an import or
-    a parser change), then incremental ones; publishes a new generation."""
+    a parser change), then incremental ones; publishes a new generation. An interrupted
+    sync is resumed from its last stored page. Trials it did not fetch are kept unless
+    --prune."""
     settings = _settings(**({"ctgov_base_url": base_url} if base_url else {}))
 
     async def go() -> Any:
@@ -200,6 +234,7 @@ def sync(
                 return await sync_trials(
                     client=client, store=store, parser=parser, index_codes=index_codes,
                     settings=settings.cache, progress=RichProgress(bar), full=full,
+                    prune=prune, force=force,
                 )
 
     _print_report(_run(go))
@@ -304,13 +339,22 @@ def status() -> None:
     """Show the published generation and the last sync/import report."""
     settings = _settings()
 
-    async def go() -> tuple[Any, Any, Any]:
+    async def go() -> tuple[Any, Any, Any, Any, Any]:
         async with _open_store(settings) as store:
             generation = await store.current_generation()
             info = await store.generation_info(generation) if generation is not None else None
-            return generation, info, await store.last_report()
+            holder, left_s = await store.lease_holder()
+            lease = f"{holder.describe()} (lapses in {left_s:.0f} s)" if holder else None
+            return generation, info, await store.last_report(), lease, await store.get_resume()
 
-    generation, info, report = _run(go)
+    generation, info, report, lease, resume = _run(go)
+    if lease is not None:
+        console.print(f"sync lease held by {lease}")
+    if resume is not None:
+        console.print(
+            f"an interrupted {resume.kind.value} sync resumes at page {resume.next_page} "
+            f"({resume.counts.fetched} studies stored in generation {resume.generation})"
+        )
     if generation is None:
         console.print("No trials published yet: run `trialmatch import PATH` or `trialmatch sync`.")
         raise typer.Exit(1)

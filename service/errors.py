@@ -47,6 +47,7 @@ from fastapi.responses import JSONResponse
 
 from matchers.errors import MatcherError, PatientProfileError
 from ontologies.errors import OntologyError, UnknownConditionError
+from service.middleware import route_template
 from trial_cache.errors import (
     NoPublishedSyncError,
     StoreError,
@@ -197,13 +198,18 @@ def validation_body(errors: Sequence[Any]) -> dict[str, Any]:
     }
 
 
+def _route(request: Request) -> str:
+    """The route template, never the path: path parameters (a batch job id) are secrets."""
+    return route_template(request.scope)
+
+
 def _log(request: Request, status: int, exc: BaseException) -> None:
-    # Class name and path only: messages can quote patient-supplied values.
+    # Class name and route template only: messages can quote patient-supplied values.
     log.log(
         logging.WARNING if status < 500 else logging.ERROR,
         "%s %s -> %d (%s)",
         request.method,
-        request.url.path,
+        _route(request),
         status,
         type(exc).__name__,
     )
@@ -302,9 +308,7 @@ async def _ontology(request: Request, exc: Exception) -> JSONResponse:
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     # The traceback's frames, not the message (it may quote patient data).
     frames = "".join(traceback.format_tb(exc.__traceback__, limit=-5))
-    log.error(
-        "%s %s -> 500 (%s)\n%s", request.method, request.url.path, type(exc).__name__, frames
-    )
+    log.error("%s %s -> 500 (%s)\n%s", request.method, _route(request), type(exc).__name__, frames)
     return _error(500, "internal_error", "Internal error; it has been logged.")
 
 

@@ -3,8 +3,10 @@
 Uvicorn's own access log is turned off (``trialmatch serve`` passes
 ``access_log=False``) because it prints the full query string, which for navigator
 searches can hold a ZIP code. :class:`AccessLogMiddleware` logs instead, on logger
-``trialmatch.access``: method, *path only*, status, duration in ms. Bodies are never
-read or logged.
+``trialmatch.access``: method, the **route template** (``/v1/batch/{job_id}``, never
+the job id: it is the only thing guarding a cohort's results; never a query string),
+status, duration in ms. A path no route matched is logged as ``<unmatched>``, since it
+may be anything a caller typed. Bodies are never read or logged.
 
 Any exception that escapes the routes and the exception handlers is answered here with
 a 500 ``internal_error`` body (if the response has not started) and logged as class
@@ -22,6 +24,16 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("trialmatch.access")
+UNMATCHED = "<unmatched>"
+"""What the logs show for a path that matched no route."""
+
+
+def route_template(scope: Scope) -> str:
+    """The path template of the route that served ``scope`` (``/v1/trials/{nct_id}``),
+    or :data:`UNMATCHED`. Starlette's router puts the matched route in ``scope``."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else UNMATCHED
 error_log = logging.getLogger("trialmatch.service.errors")
 
 _INTERNAL = orjson.dumps(
@@ -55,7 +67,11 @@ class AccessLogMiddleware:
         except Exception as exc:
             frames = "".join(traceback.format_tb(exc.__traceback__, limit=-5))
             error_log.error(
-                "%s %s -> 500 (%s)\n%s", scope["method"], scope["path"], type(exc).__name__, frames
+                "%s %s -> 500 (%s)\n%s",
+                scope["method"],
+                route_template(scope),
+                type(exc).__name__,
+                frames,
             )
             if started:
                 raise
@@ -72,7 +88,7 @@ class AccessLogMiddleware:
             access_log.info(
                 "%s %s %d %.1fms",
                 scope["method"],
-                scope["path"],
+                route_template(scope),
                 status,
                 (time.perf_counter() - start) * 1000,
             )

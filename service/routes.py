@@ -164,14 +164,19 @@ async def list_trials(
     ] = None,
     status_: Annotated[
         list[OverallStatus] | None,
-        Query(alias="status", description="Repeatable. Default: open statuses "
+        Query(alias="status", max_length=len(OverallStatus),
+              description="Repeatable. Default: open statuses "
               "(RECRUITING, NOT_YET_RECRUITING, ENROLLING_BY_INVITATION, AVAILABLE)."),
     ] = None,
     include_closed: Annotated[
         bool, Query(description="With no `status`: every status, not only open ones.")
     ] = False,
-    phase: Annotated[list[Phase] | None, Query(description="Repeatable; any of them.")] = None,
-    study_type: Annotated[list[StudyType] | None, Query(description="Repeatable.")] = None,
+    phase: Annotated[
+        list[Phase] | None, Query(max_length=len(Phase), description="Repeatable; any of them.")
+    ] = None,
+    study_type: Annotated[
+        list[StudyType] | None, Query(max_length=len(StudyType), description="Repeatable.")
+    ] = None,
     zip_: Annotated[
         str | None,
         Query(alias="zip", pattern=r"^\d{5}(-\d{4})?$", description="US ZIP code.",

@@ -4,7 +4,10 @@ Trial and match shapes reuse the shared models of :mod:`matchers.models`
 (:class:`~matchers.models.TrialMatch`, :class:`~matchers.models.CriterionResult`,
 :class:`~matchers.models.ParsedCriterion`, :class:`~matchers.models.TrialSummary`), so
 the API cannot drift from what the matcher produces. Everything here is
-``extra="forbid"`` on input: a misspelt field is a 422 that names it.
+``extra="forbid"`` on input: a misspelt field is a 422 that names it. Every collection
+of a request is bounded (``statuses`` by the number of statuses, ``patients`` by
+:data:`MAX_BATCH_PATIENTS`, the patient's own by :mod:`matchers.patient`), and the
+body as a whole by :mod:`service.limits`.
 
 Units: distances in kilometres (``distance_km``) unless the name says miles; ages in
 years; scores in [0, 1]; TTLs in seconds.
@@ -37,6 +40,11 @@ def study_url(nct_id: str) -> str:
 
 
 
+
+
+MAX_BATCH_PATIENTS = 10_000
+"""Hard bound of ``BatchRequest.patients`` (``TRIALMATCH_BATCH_MAX_PATIENTS`` may only
+lower it)."""
 
 
 class _In(BaseModel):
@@ -86,7 +94,9 @@ class MatchRequest(_In):
     patient: PatientProfile
     limit: int | None = Field(default=None, ge=1, le=1000)
     include_closed: bool = False
-    statuses: list[OverallStatus] | None = Field(default=None, min_length=1)
+    statuses: list[OverallStatus] | None = Field(
+        default=None, min_length=1, max_length=len(OverallStatus)
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -288,7 +298,7 @@ class BatchPatient(_In):
 class BatchRequest(_In):
     """``POST /v1/batch``: a cohort to match in the background (arq worker)."""
 
-    patients: list[BatchPatient] = Field(min_length=1)
+    patients: list[BatchPatient] = Field(min_length=1, max_length=MAX_BATCH_PATIENTS)
     limit: int | None = Field(default=None, ge=1, le=1000)
     include_closed: bool = False
 

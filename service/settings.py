@@ -19,6 +19,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from matchers.settings import MatcherSettings
+from service.limits import DEFAULT_MAX_BODY_BYTES
+from service.schemas import MAX_BATCH_PATIENTS
 from trial_cache.settings import TrialCacheSettings
 
 
@@ -69,12 +71,20 @@ class Settings(BaseSettings):
         default=86_400, ge=60, description="Lifetime in Redis of a batch job's results."
     )
     batch_max_patients: int = Field(
-        default=5_000, ge=1, description="Largest cohort one batch job accepts."
+        default=5_000,
+        ge=1,
+        le=MAX_BATCH_PATIENTS,
+        description="Largest cohort one batch job accepts.",
     )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS (none by default)."
     )
     log_level: str = Field(default="info", description="Log level of the service loggers.")
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="Largest request body accepted on any route, bytes (413 above it).",
+    )
 
     cache: TrialCacheSettings = Field(default_factory=_cache_settings)
     matcher: MatcherSettings = Field(default_factory=_matcher_settings)

@@ -1,15 +1,26 @@
 """An asyncio client of the ClinicalTrials.gov API v2 (``/version``, ``/studies``,
-``/studies/{nctId}``), with retries, client-side rate limiting and per-record validation.
+``/studies/{nctId}``), with patient retries, self-pacing and per-record validation.
 
-* **Retries** (``stamina``: exponential backoff with jitter): on 429, 5xx, timeouts,
-  network errors, connections dropped mid-answer and bodies that are not complete JSON
-  (truncated). A 429's ``Retry-After`` (seconds or HTTP date) is honoured: the wait is at
-  least that long, plus jitter; one longer than ``ctgov_retry_after_max_s`` is not waited
-  for. When the attempts (or the time budget) run out: :class:`UpstreamUnavailable`.
-  Other 4xx answers are not retried: :class:`UpstreamRejected` carries the API's
-  plain-text reason.
-* **Rate limit** (``aiolimiter``): requests (retries included) are spaced evenly at
-  ``ctgov_rate_limit_per_minute`` (default 50/min: one every 1.2 s).
+* **Retries** (``stamina``): on 429, 5xx, timeouts, network errors, connections dropped
+  mid-answer and bodies that are not complete JSON (truncated). Each call has a **time
+  budget**, ``ctgov_retry_budget_s`` (default 600 s = 10 min), rather than a small count
+  of attempts: it retries until the budget would be overrun, then raises
+  :class:`UpstreamUnavailable`. The wait before retry *n* grows exponentially
+  (``ctgov_retry_wait_initial_s * 2**(n-1)``, capped at ``ctgov_retry_wait_max_s``, plus
+  up to ``ctgov_retry_wait_jitter_s`` of jitter). A 429 or 503 with ``Retry-After``
+  (seconds or an HTTP date) waits at least that long *and* at least the grown backoff,
+  so a server that keeps saying "2 s" is asked less and less often. A ``Retry-After``
+  longer than ``ctgov_retry_after_max_s``, or past the end of the budget, is not waited
+  for: the call fails at once, saying so. ``ctgov_retry_attempts`` optionally caps the
+  number of requests too (default: no cap). Other 4xx answers are not retried:
+  :class:`UpstreamRejected` carries the API's plain-text reason.
+* **Timeouts**: ``ctgov_connect_timeout_s`` to connect, ``ctgov_read_timeout_s`` (default
+  20 s) for the next bytes of an answer, and ``ctgov_request_deadline_s`` (default 120 s)
+  for one whole request (connect + headers + full body), so a server that trickles bytes
+  cannot hold a request forever. Each attempt that times out is retried.
+* **Pacing** (``aiolimiter``): requests (retries included) are spaced evenly at
+  ``ctgov_rate_limit_per_minute``, default 40/min (one every 1.5 s), below the API's
+  documented limit of about 50 requests per minute per client.
 * **Validation**: each study of a page is validated on its own
   (:func:`trial_cache.models.validate_record`); a broken one becomes a quarantine entry
   of its page, never an error for the page.
@@ -19,9 +30,11 @@ Every ``httpx`` exception is converted at this boundary (``raise ... from exc``)
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
-from collections.abc import AsyncGenerator, Mapping
+import time
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -58,6 +71,8 @@ _RETRYABLE_TRANSPORT_ERRORS = (
     httpx.RemoteProtocolError,
 )
 _NCT_RE = re.compile(NCT_ID_PATTERN)
+IDS_PER_REQUEST = 100
+"""NCT ids per ``filter.ids`` request (about 1.3 kB of query string)."""
 
 
 class VersionInfo(BaseModel):
@@ -103,6 +118,7 @@ class StudyPage(BaseModel):
     """One ``/studies`` page: its valid studies and its broken ones.
 
     ``number`` is 1-based; ``total_count`` is the API's ``totalCount`` (first page only);
+    ``page_token`` the token this page was asked for with (None for the first page);
     ``next_page_token`` is None on the last page.
     """
 
@@ -113,6 +129,7 @@ class StudyPage(BaseModel):
     quarantined: tuple[QuarantineEntry, ...] = ()
     total_count: int | None = None
     next_page_token: str | None = None
+    page_token: str | None = None
 
 
 class _PagedStudies(BaseModel):
@@ -126,7 +143,8 @@ class _PagedStudies(BaseModel):
 
 
 class _RetryableStatus(Exception):
-    """A 429 or 5xx answer (internal: converted to UpstreamUnavailable when retries end)."""
+    """A 429 or 5xx answer (internal: converted to UpstreamUnavailable when retries end).
+    ``retry_after_s`` is its ``Retry-After`` in seconds, if it sent one."""
 
     def __init__(self, *, status: int, retry_after_s: float | None) -> None:
         super().__init__(f"HTTP {status}")
@@ -206,28 +224,39 @@ class CTGovClient:
         except ValidationError as exc:
             raise UpstreamError(f"unexpected /version answer: {exc}") from exc
 
-    async def iter_study_pages(self, params: StudyQuery) -> AsyncGenerator[StudyPage, None]:
+    async def iter_study_pages(
+        self,
+        params: StudyQuery,
+        *,
+        page_token: str | None = None,
+        page_number: int = 1,
+        page_size: int | None = None,
+    ) -> AsyncGenerator[StudyPage, None]:
         """Every page of ``/studies`` for ``params``, following ``nextPageToken``.
 
-        Asks for ``pageSize=ctgov_page_size``, ``fields`` = :data:`STUDY_FIELDS` and, on
-        the first page, ``countTotal=true``. Each page's studies are validated one by one;
-        broken ones are in ``StudyPage.quarantined`` with location ``"page N #i"``.
-        Raises UpstreamUnavailable (retries exhausted), UpstreamRejected (e.g. a bad
-        ``filter.advanced``: the API's reason is in the message) or UpstreamError.
+        Asks for ``pageSize`` (default ``ctgov_page_size``), ``fields`` =
+        :data:`STUDY_FIELDS` and, on the first page, ``countTotal=true``. To resume a
+        paging run, pass the ``page_token`` a page handed out and that next page's
+        ``page_number`` (and the same ``page_size``). Each page's studies are validated
+        one by one; broken ones are in ``StudyPage.quarantined`` with location
+        ``"page N #i"``. Raises UpstreamUnavailable (retry budget exhausted),
+        UpstreamRejected (e.g. a bad ``filter.advanced``, or an expired page token: the
+        API's reason is in the message) or UpstreamError.
         """
         base = {
             **params.to_params(),
             "fields": ",".join(STUDY_FIELDS),
-            "pageSize": str(self._settings.ctgov_page_size),
+            "pageSize": str(page_size or self._settings.ctgov_page_size),
         }
-        token: str | None = None
+        token: str | None = page_token
         seen_tokens: set[str] = set()
-        number = 0
+        number = page_number - 1
         while True:
             number += 1
             page_params = (
                 {**base, "countTotal": "true"} if token is None else {**base, "pageToken": token}
             )
+            page_token_used = token
             body = await self._get_json("/studies", params=page_params)
             try:
                 envelope = _PagedStudies.model_validate(body)
@@ -247,6 +276,7 @@ class CTGovClient:
                 quarantined=tuple(quarantined),
                 total_count=envelope.total_count,
                 next_page_token=envelope.next_page_token,
+                page_token=page_token_used,
             )
             token = envelope.next_page_token
             if not token:
@@ -254,6 +284,30 @@ class CTGovClient:
             if token in seen_tokens:
                 raise UpstreamError(f"the API repeated a page token after page {number}")
             seen_tokens.add(token)
+
+    async def existing_ids(self, nct_ids: Sequence[str]) -> set[str]:
+        """Which of ``nct_ids`` the API still has (any status, any scope): ``/studies``
+        with ``filter.ids`` in chunks of :data:`IDS_PER_REQUEST` and ``fields=NCTId``.
+        Raises the upstream errors of :meth:`iter_study_pages`."""
+        found: set[str] = set()
+        for start in range(0, len(nct_ids), IDS_PER_REQUEST):
+            chunk = nct_ids[start : start + IDS_PER_REQUEST]
+            params = {
+                "filter.ids": ",".join(chunk),
+                "fields": "NCTId",
+                "pageSize": str(IDS_PER_REQUEST),
+            }
+            body = await self._get_json("/studies", params=params)
+            try:
+                envelope = _PagedStudies.model_validate(body)
+            except ValidationError as exc:
+                raise UpstreamError(f"unexpected /studies answer to filter.ids: {exc}") from exc
+            for raw in envelope.studies:
+                try:
+                    found.add(raw["protocolSection"]["identificationModule"]["nctId"])
+                except (KeyError, TypeError):
+                    continue
+        return found
 
     async def get_study(self, nct_id: str) -> StudyRecord:
         """``/studies/{nct_id}`` (with ``fields``), validated.
@@ -282,55 +336,71 @@ class CTGovClient:
     # HTTP with retries
     # ----------------------------------------------------------------------------------
 
-    def _backoff(self, exc: Exception) -> bool | float:
-        """stamina backoff hook: False = give up, True = exponential backoff, a float =
-        wait that many seconds (a 429's Retry-After plus jitter)."""
-        if isinstance(exc, _RetryableStatus):
-            if exc.retry_after_s is None:
-                return True
-            if exc.retry_after_s > self._settings.ctgov_retry_after_max_s:
-                return False
-            return exc.retry_after_s + random.uniform(0, self._settings.ctgov_retry_wait_jitter_s)
-        return isinstance(exc, (*_RETRYABLE_TRANSPORT_ERRORS, orjson.JSONDecodeError))
-
     async def _get_json(self, path: str, *, params: Mapping[str, str] | None) -> Any:
+        """GET ``path`` and decode its JSON, retrying within the call's time budget."""
         settings = self._settings
         url = str(self._http.build_request("GET", path, params=params).url)
+        budget_s = settings.ctgov_retry_budget_s
+        deadline = time.monotonic() + budget_s
         attempts = 0
+        gave_up: list[str] = []
+
+        def backoff(exc: Exception) -> bool | float:
+            """stamina's hook: False = give up, a float = wait that many seconds."""
+            retryable = isinstance(
+                exc, (_RetryableStatus, *_RETRYABLE_TRANSPORT_ERRORS, orjson.JSONDecodeError)
+            )
+            if not retryable:
+                return False
+            grown = min(
+                settings.ctgov_retry_wait_max_s,
+                settings.ctgov_retry_wait_initial_s * 2.0 ** (attempts - 1),
+            )
+            wait = grown + random.uniform(0, settings.ctgov_retry_wait_jitter_s)
+            if isinstance(exc, _RetryableStatus) and exc.retry_after_s is not None:
+                if exc.retry_after_s > settings.ctgov_retry_after_max_s:
+                    gave_up.append(
+                        f"asked to retry after {exc.retry_after_s:.0f} s, over the limit of "
+                        f"{settings.ctgov_retry_after_max_s:.0f} s"
+                    )
+                    return False
+                wait = max(
+                    wait, exc.retry_after_s + random.uniform(0, settings.ctgov_retry_wait_jitter_s)
+                )
+            left = deadline - time.monotonic()
+            if wait > left:
+                gave_up.append(f"the {budget_s:.0f} s retry budget is spent")
+                return False
+            return wait
+
         try:
             async for attempt in stamina.retry_context(
-                on=self._backoff,
+                on=backoff,
                 attempts=settings.ctgov_retry_attempts,
-                timeout=settings.ctgov_retry_timeout_s,
-                wait_initial=settings.ctgov_retry_wait_initial_s,
-                wait_max=settings.ctgov_retry_wait_max_s,
-                wait_jitter=settings.ctgov_retry_wait_jitter_s,
+                timeout=None,  # the budget is enforced by backoff()
             ):
                 with attempt:
                     attempts += 1
                     return await self._get_once(path, params=params, url=url)
         except _RetryableStatus as exc:
-            hint = ""
-            if (
-                exc.retry_after_s is not None
-                and exc.retry_after_s > settings.ctgov_retry_after_max_s
-            ):
-                hint = f" (asked to retry after {exc.retry_after_s:.0f} s, over the limit)"
+            hint = f" ({gave_up[0]})" if gave_up else ""
             raise UpstreamUnavailable(
                 f"ClinicalTrials.gov answered HTTP {exc.status} to {attempts} attempt(s){hint}",
                 url=url,
                 attempts=attempts,
             ) from exc
         except _RETRYABLE_TRANSPORT_ERRORS as exc:
+            hint = f" ({gave_up[0]})" if gave_up else ""
             raise UpstreamUnavailable(
-                f"ClinicalTrials.gov unreachable after {attempts} attempt(s): "
-                f"{type(exc).__name__}: {exc}",
+                f"ClinicalTrials.gov unreachable after {attempts} attempt(s){hint}: "
+                f"{type(exc).__name__}: {str(exc) or 'no answer in time'}",
                 url=url,
                 attempts=attempts,
             ) from exc
         except orjson.JSONDecodeError as exc:
+            hint = f" ({gave_up[0]})" if gave_up else ""
             raise UpstreamUnavailable(
-                f"ClinicalTrials.gov sent incomplete JSON to {attempts} attempt(s): {exc}",
+                f"ClinicalTrials.gov sent incomplete JSON to {attempts} attempt(s){hint}: {exc}",
                 url=url,
                 attempts=attempts,
             ) from exc
@@ -339,8 +409,16 @@ class CTGovClient:
         raise AssertionError("unreachable: stamina either returns or raises")
 
     async def _get_once(self, path: str, *, params: Mapping[str, str] | None, url: str) -> Any:
+        """One paced request within ``ctgov_request_deadline_s``; a 429/5xx raises
+        _RetryableStatus, a deadline overrun httpx.TimeoutException (both retried)."""
         async with self._limiter:
-            response = await self._http.get(path, params=params)
+            try:
+                async with asyncio.timeout(self._settings.ctgov_request_deadline_s):
+                    response = await self._http.get(path, params=params)
+            except TimeoutError as exc:
+                raise httpx.TimeoutException(
+                    f"no complete answer within {self._settings.ctgov_request_deadline_s:.0f} s"
+                ) from exc
         status = response.status_code
         if status == 429 or status >= 500:
             raise _RetryableStatus(

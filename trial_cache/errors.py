@@ -17,7 +17,10 @@ Hierarchy::
     ├── ParserContractError         the injected parser broke its contract (wrong number of
     │                               results, wrong NCT id or parser version): a bug upstream
     ├── StoreError                  Redis failed, or the stored data is inconsistent
-    │   └── SyncInProgressError     another sync/import holds the namespace's lock
+    │   ├── SyncInProgressError     another sync/import holds the namespace's lease;
+    │   │                           carries .holder (who) and .ttl_s (seconds left)
+    │   └── LeaseLost               this run's lease was taken over or lapsed: stop
+    │                               without publishing
     └── NoPublishedSyncError        nothing published yet: run a sync or an import first
                                     (also a LookupError)
 
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 __all__ = [
     "DumpFormatError",
+    "LeaseLost",
     "NoPublishedSyncError",
     "ParserContractError",
     "StoreError",
@@ -118,12 +122,21 @@ class StoreError(TrialCacheError):
 
 
 class SyncInProgressError(StoreError):
-    """Another sync or import holds the namespace's lock; ``ttl_s`` is the lock's remaining
-    lifetime in seconds (None if unknown)."""
+    """Another sync or import holds the namespace's lease (:mod:`trial_cache.lease`);
+    ``ttl_s`` is its remaining lifetime in seconds and ``holder`` who holds it
+    (``"sync pid 4242 on host-a, taken ..."``), each None if unknown."""
 
-    def __init__(self, message: str, *, ttl_s: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, ttl_s: float | None = None, holder: str | None = None
+    ) -> None:
         super().__init__(message)
         self.ttl_s = ttl_s
+        self.holder = holder
+
+
+class LeaseLost(StoreError):
+    """The run's sync lease was taken over (``--force`` elsewhere) or lapsed (Redis was
+    unreachable for longer than its TTL); the run stops without publishing."""
 
 
 class NoPublishedSyncError(TrialCacheError, LookupError):

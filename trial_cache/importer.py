@@ -12,8 +12,10 @@ Accepted files (by name):
 Records go through the same pipeline as a sync (:mod:`trial_cache.ingest`): unchanged
 studies are not re-parsed, a broken record is quarantined with its location
 (``file.jsonl.gz:120``, ``studies.zip!NCT01234567.json``) and reason. The import is then
-published as a new generation that holds exactly the file's valid studies (plus the last
-good version of quarantined ones), and the sync checkpoint is cleared, so the next sync
+published as a new generation that holds the file's valid studies (plus the last good
+version of quarantined ones) and, unless ``prune=True`` (``trialmatch import --prune``),
+every trial of the previous generation that the file lacks (counted as ``kept``): an
+import never removes trials silently. The sync checkpoint is cleared, so the next sync
 is a full one (cheap: it re-parses nothing that did not change).
 """
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import gzip
 import zipfile
-from collections.abc import AsyncGenerator, Iterable, Iterator
+from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +42,9 @@ from trial_cache.store import TrialStore
 __all__ = ["import_dump"]
 
 _LINE_SUFFIXES = (".jsonl", ".ndjson")
+MAX_RECORD_BYTES = 8 * 1024 * 1024
+"""Largest JSONL line read, bytes (8 MiB; the largest study in the shared corpus, with
+hundreds of sites, is 0.8 MB). A longer line is quarantined without being decoded."""
 
 
 async def import_dump(
@@ -50,17 +55,28 @@ async def import_dump(
     index_codes: IndexCodes,
     settings: TrialCacheSettings,
     progress: Progress | None = None,
+    prune: bool = False,
+    force: bool = False,
 ) -> SyncReport:
     """Load ``path`` into the store and publish it as a new generation.
 
-    Holds the namespace's sync lock. Raises DumpFormatError if the file cannot be read
-    at all (unknown extension, not a zip, corrupt gzip: then nothing is published),
+    Trials of the published generation that the file lacks are kept (the report's
+    ``kept``), unless ``prune``: then they are removed, reported as ``"not in
+    <file name>"``. Holds the namespace's sync lease (``force`` takes over a dead
+    owner's). Raises DumpFormatError if the file cannot be read at all (unknown
+    extension, not a zip, corrupt gzip: then nothing is published),
     SyncInProgressError, StoreError or ParserContractError.
     """
     progress = progress or NO_PROGRESS
     started_at = datetime.now(UTC)
     _check_format(path)
-    async with store.sync_lock(ttl_s=settings.sync_lock_ttl_s):
+
+    async def not_in_file(nct_ids: Sequence[str]) -> dict[str, list[str]]:
+        return {f"not in {path.name}": list(nct_ids)}
+
+    async with store.sync_lease(
+        ttl_s=settings.sync_lease_ttl_s, command="import", force=force
+    ) as lease:
         progress.start(description=f"import {path.name}", total=None)
         async with aclosing(_records(path)) as items:
             return await ingest_generation(
@@ -75,6 +91,11 @@ async def import_dump(
                 data_timestamp=None,
                 progress=progress,
                 started_at=started_at,
+                prune=not_in_file if prune else None,
+                before_publish=lease.ensure,
+                took_over_lease_of=(
+                    lease.took_over.describe() if lease.took_over is not None else None
+                ),
             )
 
 
@@ -89,8 +110,25 @@ def _check_format(path: Path) -> None:
 
 
 async def _records(path: Path) -> AsyncGenerator[StudyRecord | QuarantineEntry, None]:
+    """Validated records; a repeated NCT id is quarantined (the first one is kept), by
+    location, with the location of the first in its reason."""
+    first_seen: dict[str, str] = {}
     for raw, location in _read_dump(path):
-        yield raw if isinstance(raw, QuarantineEntry) else validate_record(raw, location=location)
+        if isinstance(raw, QuarantineEntry):
+            yield raw
+            continue
+        result = validate_record(raw, location=location)
+        if isinstance(result, StudyRecord):
+            seen = first_seen.setdefault(result.nct_id, location)
+            if seen != location:
+                # nct_id stays None: the quarantine key is the location, so the entry
+                # neither replaces nor releases the first record's
+                yield QuarantineEntry(
+                    location=location,
+                    reason=f"duplicate NCT ID {result.nct_id}: first at {seen} (kept)",
+                )
+                continue
+        yield result
 
 
 def _read_dump(path: Path) -> Iterator[tuple[Any, str]]:
@@ -118,6 +156,10 @@ def _read_lines(lines: Iterable[bytes], name: str) -> Iterator[tuple[Any, str]]:
         if not line.strip():
             continue
         location = f"{name}:{number}"
+        if len(line) > MAX_RECORD_BYTES:
+            reason = f"record is {len(line):,} bytes (limit {MAX_RECORD_BYTES:,})"
+            yield QuarantineEntry(location=location, reason=reason), location
+            continue
         try:
             yield orjson.loads(line), location
         except orjson.JSONDecodeError as exc:

@@ -10,7 +10,11 @@ For each batch of records (``parse_batch_size``, default 256)::
     quarantine entry ──► {ns}:quarantine; the trial keeps its last good version
 
 Re-running on unchanged data parses nothing: parsed criteria are keyed by parser version,
-NCT id and content hash. A study with an enumerated value that is not in the CT.gov spec
+NCT id and content hash. A full sync or an import keeps the previous generation's
+trials it did not read (through the same pipeline, so a new parser re-parses them)
+unless it was given a ``prune`` callable, which removes them and names the reasons; a
+sync marks each page's end with a :class:`PageMark`, after which its resume point is
+saved. A study with an enumerated value that is not in the CT.gov spec
 (a new ``overallStatus`` or phase, kept as text by :mod:`trial_cache.models`) is stored
 and indexed like any other; the ingest counts it and logs a warning naming the NCT id,
 the field and the value (a new or changed version at WARNING, an unchanged one at DEBUG;
@@ -27,22 +31,37 @@ import asyncio
 import logging
 import re
 from collections import Counter
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from matchers.models import ParsedTrial, TrialSummary
-from trial_cache.errors import ParserContractError, TrialCacheError, UpstreamUnavailable
+from trial_cache.errors import (
+    LeaseLost,
+    ParserContractError,
+    TrialCacheError,
+    UpstreamUnavailable,
+)
 from trial_cache.models import QuarantineEntry, StudyRecord
 from trial_cache.progress import Progress
 from trial_cache.settings import TrialCacheSettings
-from trial_cache.state import ChangeKind, ParsedRecord, SyncCheckpoint, SyncKind, SyncReport
+from trial_cache.state import (
+    ChangeKind,
+    GenerationInfo,
+    ParsedRecord,
+    Removal,
+    SyncCheckpoint,
+    SyncKind,
+    SyncReport,
+)
 from trial_cache.store import MemberEntry, TrialStore, index_tags
 
 __all__ = [
     "IndexCodes",
     "IngestCounts",
+    "PageMark",
+    "Prune",
     "TrialParser",
     "ingest",
     "ingest_generation",
@@ -90,9 +109,31 @@ class IngestCounts:
     """Trials per (field, value) of those values; list indexes are dropped from the field
     (``("protocolSection.designModule.phases", "PHASE5")``)."""
 
+    def reset(self) -> None:
+        """Back to zero (a sync that pages again from page 1 into the same generation)."""
+        fresh = IngestCounts()
+        for name in vars(fresh):
+            setattr(self, name, getattr(fresh, name))
+
+
+@dataclass(frozen=True, slots=True)
+class PageMark:
+    """Placed in an ingest's item stream after the last record of an API page: the
+    pipeline stores everything before it, then calls ``on_mark`` (the sync's resume
+    point). ``number`` is the page just read, ``next_page_token`` the token of the next
+    one (None after the last page), ``total_count`` the API's ``totalCount`` if known."""
+
+    number: int
+    next_page_token: str | None
+    total_count: int | None = None
+
+
+MarkHandler = Callable[[PageMark, "IngestCounts"], Awaitable[None]]
+"""Called with each :class:`PageMark` once the records before it are stored."""
+
 
 async def ingest(
-    items: AsyncIterable[StudyRecord | QuarantineEntry],
+    items: AsyncIterable[StudyRecord | QuarantineEntry | PageMark],
     *,
     store: TrialStore,
     parser: TrialParser,
@@ -102,18 +143,24 @@ async def ingest(
     carry_over_from: int | None,
     batch_size: int,
     progress: Progress,
+    counts: IngestCounts | None = None,
+    on_mark: MarkHandler | None = None,
 ) -> IngestCounts:
     """Run every record of ``items`` through the pipeline into ``generation``.
 
     ``base`` is the generation versions are compared with (the published one, or None);
     ``carry_over_from`` the generation whose version a quarantined trial keeps (None when
-    its parsed criteria are for another parser version). Returns the counts; raises
-    ParserContractError, StoreError, or whatever ``items`` raises (e.g. UpstreamError).
+    its parsed criteria are for another parser version). ``counts`` are totals to carry
+    on from (a resumed sync). A :class:`PageMark` flushes the current batch and then
+    calls ``on_mark``. Returns the counts; raises ParserContractError, StoreError, or
+    whatever ``items`` or ``on_mark`` raise (e.g. UpstreamError, LeaseLost).
     """
-    counts = IngestCounts()
+    counts = counts if counts is not None else IngestCounts()
     batch: list[StudyRecord | QuarantineEntry] = []
 
     async def flush() -> None:
+        if not batch:
+            return
         await _ingest_batch(
             batch,
             store=store,
@@ -128,11 +175,15 @@ async def ingest(
         batch.clear()
 
     async for item in items:
+        if isinstance(item, PageMark):
+            await flush()
+            if on_mark is not None:
+                await on_mark(item, counts)
+            continue
         batch.append(item)
         if len(batch) >= batch_size:
             await flush()
-    if batch:
-        await flush()
+    await flush()
     return counts
 
 
@@ -292,6 +343,39 @@ def _check_contract(
             )
 
 
+async def _keep_unread(
+    nct_ids: Sequence[str],
+    *,
+    store: TrialStore,
+    parser: TrialParser,
+    index_codes: IndexCodes,
+    generation: int,
+    base: int,
+    batch_size: int,
+    counts: IngestCounts,
+) -> int:
+    """Stage the ``base`` versions of ``nct_ids`` in ``generation`` (through the same
+    pipeline, so a changed parser re-parses them). Returns how many were kept; a trial
+    whose stored version no longer parses is quarantined like any other."""
+    kept = IngestCounts()
+    for start in range(0, len(nct_ids), batch_size):
+        records = await store.load_records(nct_ids[start : start + batch_size], generation=base)
+        await _ingest_batch(
+            records,
+            store=store,
+            parser=parser,
+            index_codes=index_codes,
+            generation=generation,
+            base=base,
+            carry_over_from=None,
+            counts=kept,
+        )
+    counts.parsed += kept.parsed
+    counts.quarantined += kept.quarantined
+    counts.quarantine.extend(kept.quarantine)
+    return kept.new + kept.updated + kept.unchanged
+
+
 def nothing_published(current: int | None) -> str:
     """The sentence an aborted sync or import adds to its error."""
     if current is None:
@@ -302,8 +386,17 @@ def nothing_published(current: int | None) -> str:
     )
 
 
+Prune = Callable[[Sequence[str]], Awaitable[dict[str, list[str]]]]
+"""Given the NCT ids of the previous generation that a full sync or an import did not
+read, group them by the reason they leave (``{"not in dump.jsonl": [...]}``). Passing
+one to :func:`ingest_generation` removes them; passing none keeps them."""
+
+_REMOVAL_EXAMPLES = 10
+"""NCT ids listed per removal reason in a report."""
+
+
 async def ingest_generation(
-    items: AsyncIterable[StudyRecord | QuarantineEntry],
+    items: AsyncIterable[StudyRecord | QuarantineEntry | PageMark],
     *,
     store: TrialStore,
     parser: TrialParser,
@@ -315,27 +408,45 @@ async def ingest_generation(
     data_timestamp: datetime | None,
     progress: Progress,
     started_at: datetime,
+    prune: Prune | None = None,
+    resume_into: GenerationInfo | None = None,
+    counts: IngestCounts | None = None,
+    on_mark: MarkHandler | None = None,
+    before_publish: Callable[[], Awaitable[None]] | None = None,
+    keep_on_failure: bool = False,
+    resumed_from_page: int | None = None,
+    took_over_lease_of: str | None = None,
 ) -> SyncReport:
     """Build a generation from ``items``, publish it, collect garbage, save the report.
 
     The generation starts as a copy of the published one for an incremental sync, empty
-    otherwise; versions are compared with the published one either way.
+    otherwise (or is ``resume_into``, an unpublished generation an interrupted sync was
+    building, with its ``counts``); versions are compared with the published one either
+    way. For a full sync or an import, trials of the published generation that
+    ``items`` did not hold are kept (re-parsed if the parser changed), unless ``prune``
+    is given: then they are left out and reported by its reasons.
     ``checkpoint_for(generation)`` gives the checkpoint published with it (None clears
-    it). Must be called while holding the sync lock.
+    it); ``before_publish`` runs just before the publish (the lease check);
+    ``on_mark`` is called after each :class:`PageMark`. Must be called while holding the
+    sync lease.
 
-    On any failure the unpublished generation is discarded and the error re-raised with
-    :func:`nothing_published`'s sentence (in the message of an UpstreamUnavailable, as a
-    note on other errors): the previous generation and checkpoint stay as they were.
+    On failure the previous generation and checkpoint stay as they were and the error is
+    re-raised with :func:`nothing_published`'s sentence (in the message of an
+    UpstreamUnavailable, as a note on other errors). The unpublished generation is
+    discarded, unless ``keep_on_failure`` (a sync keeps it for its resume point) or the
+    lease was lost (the run that took it over may be using it).
     """
     current = await store.current_generation()
     base_info = await store.generation_info(current) if current is not None else None
     same_parser = base_info is not None and base_info.parser_version == parser.version
-    info = await store.begin_generation(
+    info = resume_into or await store.begin_generation(
         kind=kind,
         parser_version=parser.version,
         base=current,
         copy_base=kind is SyncKind.INCREMENTAL,
     )
+    removed = kept = 0
+    removals: list[Removal] = []
     try:
         counts = await ingest(
             items,
@@ -347,12 +458,33 @@ async def ingest_generation(
             carry_over_from=current if same_parser else None,
             batch_size=settings.parse_batch_size,
             progress=progress,
+            counts=counts,
+            on_mark=on_mark,
         )
-        removed = 0
         if current is not None and kind is not SyncKind.INCREMENTAL:
             before = await store.members(generation=current)
             after = await store.members(generation=info.generation)
-            removed = len(before.keys() - after.keys())
+            unread = sorted(before.keys() - after.keys())
+            if unread and prune is not None:
+                by_reason = await prune(unread)
+                removed = len(unread)
+                removals = [
+                    Removal(reason=r, count=len(ids), examples=tuple(ids[:_REMOVAL_EXAMPLES]))
+                    for r, ids in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))
+                ]
+            elif unread:
+                kept = await _keep_unread(
+                    unread,
+                    store=store,
+                    parser=parser,
+                    index_codes=index_codes,
+                    generation=info.generation,
+                    base=current,
+                    batch_size=settings.parse_batch_size,
+                    counts=counts,
+                )
+        if before_publish is not None:
+            await before_publish()
         await store.publish_generation(
             info.generation,
             expected_current=current,
@@ -361,10 +493,11 @@ async def ingest_generation(
         )
     except BaseException as exc:
         label = "import" if kind is SyncKind.IMPORT else f"{kind.value} sync"
-        try:
-            await store.discard_generation(info.generation)
-        except TrialCacheError:
-            log.exception("trial_cache: could not discard generation %d", info.generation)
+        if not keep_on_failure and not isinstance(exc, LeaseLost):
+            try:
+                await store.discard_generation(info.generation)
+            except TrialCacheError:
+                log.exception("trial_cache: could not discard generation %d", info.generation)
         if isinstance(exc, UpstreamUnavailable):
             raise UpstreamUnavailable(
                 f"{exc}; {label} {nothing_published(current)}",
@@ -392,6 +525,11 @@ async def ingest_generation(
         quarantined=counts.quarantined,
         parsed=counts.parsed,
         removed=removed,
+        kept=kept,
+        removals=tuple(removals),
+        pruned=prune is not None,
+        resumed_from_page=resumed_from_page,
+        took_over_lease_of=took_over_lease_of,
         started_at=started_at,
         finished_at=datetime.now(UTC),
         quarantine=tuple(counts.quarantine),
@@ -402,7 +540,7 @@ async def ingest_generation(
         log.exception("trial_cache: could not save the report of generation %d", info.generation)
     log.info(
         "trial_cache: %s published generation %d: fetched %d, new %d, updated %d, "
-        "unchanged %d, quarantined %d, parsed %d, removed %d in %.1f s",
+        "unchanged %d, quarantined %d, parsed %d, kept %d, removed %d in %.1f s",
         kind.value,
         info.generation,
         report.fetched,
@@ -411,6 +549,7 @@ async def ingest_generation(
         report.unchanged,
         report.quarantined,
         report.parsed,
+        report.kept,
         report.removed,
         report.duration_s,
     )

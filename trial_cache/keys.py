@@ -28,7 +28,10 @@ Pointers and bookkeeping::
     {ns}:checkpoint      STRING SyncCheckpoint JSON of the last successful sync
     {ns}:quarantine      HASH   nct_id (or file location) -> QuarantineEntry JSON
     {ns}:sync:stats      STRING SyncReport JSON of the last sync/import
-    {ns}:sync:lock       STRING random owner token; TTL = sync_lock_ttl_s (seconds)
+    {ns}:sync:lock       HASH   the sync/import lease: token, host, pid, command,
+                                acquired_at, renewed_at; TTL = sync_lease_ttl_s (seconds),
+                                renewed every third of it (trial_cache.lease)
+    {ns}:sync:resume     STRING ResumePoint JSON of an interrupted sync (absent otherwise)
 
 After a publish, generations other than the published one and the one it replaced are
 deleted, and so are documents that neither of those two references (the replaced
@@ -74,7 +77,13 @@ SYNC_STATS = "sync:stats"
 """``{ns}:sync:stats`` STRING: SyncReport JSON of the last sync or import."""
 
 SYNC_LOCK = "sync:lock"
-"""``{ns}:sync:lock`` STRING owner token with a TTL of ``sync_lock_ttl_s`` seconds."""
+"""``{ns}:sync:lock`` HASH lease (:class:`trial_cache.lease.LeaseOwner` fields) with a
+TTL of ``sync_lease_ttl_s`` seconds, renewed by the holder's heartbeat."""
+
+SYNC_RESUME = "sync:resume"
+"""``{ns}:sync:resume`` STRING :class:`trial_cache.state.ResumePoint` JSON: the paging
+progress of an unfinished sync and the unpublished generation it is building. Written
+after each page is stored, deleted when the sync publishes. No TTL."""
 
 
 class IndexKind(StrEnum):
@@ -156,6 +165,10 @@ class KeySpace:
     @property
     def sync_lock(self) -> str:
         return self._k(SYNC_LOCK)
+
+    @property
+    def sync_resume(self) -> str:
+        return self._k(SYNC_RESUME)
 
     @property
     def all_pattern(self) -> str:

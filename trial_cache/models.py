@@ -63,6 +63,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     ValidationError,
     model_serializer,
     model_validator,
@@ -72,6 +73,7 @@ from pydantic.alias_generators import to_camel
 from matchers.models import NCT_ID_PATTERN, ExpandedAccessLink, NCTId, Site, TrialSummary
 
 __all__ = [
+    "MAX_ELIGIBILITY_CHARS",
     "STUDY_FIELDS",
     "ArmsInterventionsModule",
     "ConditionBrowseModule",
@@ -405,9 +407,16 @@ class ArmsInterventionsModule(_Wire):
     interventions: tuple[Intervention, ...] = ()
 
 
+MAX_ELIGIBILITY_CHARS = 100_000
+"""Longest eligibility criteria text accepted, characters: five times the longest in the
+shared corpus (19,020). A longer one is quarantined (its reason names the field) rather
+than stored and served."""
+
+
 class EligibilityModule(_Wire):
-    eligibility_criteria: str | None = None
-    """As served: CommonMark with backslash escapes (see :func:`unescape_markdown`)."""
+    eligibility_criteria: str | None = Field(default=None, max_length=MAX_ELIGIBILITY_CHARS)
+    """As served: CommonMark with backslash escapes (see :func:`unescape_markdown`); at
+    most :data:`MAX_ELIGIBILITY_CHARS` characters."""
     healthy_volunteers: bool | None = None
     sex: SexValue | None = None
     minimum_age: AgeYears = None

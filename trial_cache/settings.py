@@ -16,11 +16,13 @@ __all__ = ["ONCOLOGY_SCOPE", "TrialCacheSettings"]
 
 ONCOLOGY_SCOPE = " OR ".join(
     (
+        # generic words, singular and plural (the API matches words; so does the replay)
         "cancer",
         "cancers",
         "neoplasm",
         "neoplasms",
         "neoplasia",
+        "neoplastic",
         "tumor",
         "tumors",
         "tumour",
@@ -30,48 +32,97 @@ ONCOLOGY_SCOPE = " OR ".join(
         "malignant",
         "oncology",
         "metastatic",
+        "metastasis",
         "metastases",
+        "chemotherapy",
+        # carcinomas
         "carcinoma",
+        "carcinomas",
         "adenocarcinoma",
         "cholangiocarcinoma",
         "carcinosarcoma",
         "carcinoid",
         "neuroendocrine",
+        "thymoma",
+        # haematological
         "lymphoma",
+        "lymphomas",
         "Hodgkin",
         "leukemia",
+        "leukemias",
         "leukaemia",
         "myeloma",
+        "myelomas",
+        "plasmacytoma",
         "myelodysplastic",
         "myeloproliferative",
+        "myelofibrosis",
+        "polycythemia",
+        "thrombocythemia",
+        "mastocytosis",
+        "histiocytosis",
         "macroglobulinemia",
+        "Waldenstrom",
+        # sarcomas and others
         "sarcoma",
+        "sarcomas",
         "osteosarcoma",
         "rhabdomyosarcoma",
         "liposarcoma",
         "leiomyosarcoma",
+        "Ewing",
+        "chordoma",
         "melanoma",
+        "melanomas",
         "mesothelioma",
         "glioma",
+        "gliomas",
         "glioblastoma",
         "astrocytoma",
         "ependymoma",
         "oligodendroglioma",
+        "meningioma",
+        "schwannoma",
+        "craniopharyngioma",
+        "pheochromocytoma",
+        "paraganglioma",
         "blastoma",
         "neuroblastoma",
         "medulloblastoma",
         "retinoblastoma",
         "hepatoblastoma",
         "nephroblastoma",
+        "Wilms",
         "seminoma",
+        "germinoma",
+        "teratoma",
         "fibromatosis",
         "desmoid",
+        # abbreviations that stand alone as a study's condition
+        "NSCLC",
+        "SCLC",
+        "HCC",
+        "RCC",
+        "GBM",
+        "GIST",
+        "AML",
+        "CLL",
+        "CML",
+        "MDS",
+        "DLBCL",
+        "NHL",
+        "mCRPC",
     )
 )
-"""The default sync scope: a ``query.cond`` OR of cancer words.
+"""The default sync scope: a ``query.cond`` OR of oncology words.
 
 The API's condition search is word-based (with synonyms), so compound words such as
-"neuroblastoma" or "cholangiocarcinoma" are listed on their own."""
+"neuroblastoma" or "cholangiocarcinoma", plurals, and abbreviations used alone as a
+condition ("NSCLC", "AML") are listed on their own. Checked against the shared corpus
+(``python -m benchmarks.scope_coverage``): every study whose conditions name an
+OncoTree cancer type is in scope, except uterine leiomyoma (benign fibroid) trials,
+left out on purpose; supportive-care studies in cancer patients are covered through
+"chemotherapy" ("chemotherapy-induced nausea and vomiting")."""
 
 
 class TrialCacheSettings(BaseSettings):
@@ -88,24 +139,34 @@ class TrialCacheSettings(BaseSettings):
     ctgov_base_url: str = "https://clinicaltrials.gov/api/v2"
     """Base URL of the API (the replay server's ``http://127.0.0.1:PORT/api/v2`` in tests)."""
     ctgov_user_agent: str = "trialmatch-trial-cache/0.1"
-    ctgov_rate_limit_per_minute: float = Field(default=50.0, gt=0)
-    """Client-side limit on requests (retries included), spaced evenly: 50/min = one
-    request every 1.2 s, so no 60 s window ever holds more than 50."""
+    ctgov_rate_limit_per_minute: float = Field(default=40.0, gt=0)
+    """Client-side pace, requests per minute (retries included), spaced evenly: 40/min =
+    one request every 1.5 s, below the API's documented limit of about 50/min."""
     ctgov_page_size: int = Field(default=1000, ge=1, le=1000)
     """Studies per ``/studies`` page (the API's maximum is 1000)."""
     ctgov_connect_timeout_s: float = Field(default=10.0, gt=0)
-    ctgov_read_timeout_s: float = Field(default=60.0, gt=0)
-    """Longest wait for the next bytes of an answer (a 1000-study page is a few MB)."""
-    ctgov_retry_attempts: int = Field(default=6, ge=1)
-    """Requests per call, the first included, before giving up with UpstreamUnavailable."""
+    """Longest wait to open a connection, seconds."""
+    ctgov_read_timeout_s: float = Field(default=20.0, gt=0)
+    """Longest wait for the next bytes of an answer, seconds (a 1000-study page of a few MB
+    streams in well under that; a stalled server is given up on and retried)."""
+    ctgov_request_deadline_s: float = Field(default=120.0, gt=0)
+    """Longest one request may take as a whole (connect, headers and full body), seconds;
+    an attempt over it is abandoned and retried."""
+    ctgov_retry_budget_s: float = Field(default=600.0, gt=0)
+    """Time budget of one call including every retry and wait, seconds (10 min): the call
+    retries until the next wait would overrun it, then raises UpstreamUnavailable."""
+    ctgov_retry_attempts: int | None = Field(default=None, ge=1)
+    """Optional cap on requests per call (the first included); None = the budget alone."""
     ctgov_retry_wait_initial_s: float = Field(default=1.0, ge=0)
+    """First backoff wait, seconds; it doubles with each retry."""
     ctgov_retry_wait_max_s: float = Field(default=60.0, ge=0)
+    """Longest backoff wait, seconds."""
     ctgov_retry_wait_jitter_s: float = Field(default=1.0, ge=0)
-    """Backoff: initial * 2**(n-1) + uniform(0, jitter), capped at wait_max."""
-    ctgov_retry_timeout_s: float | None = Field(default=900.0, gt=0)
-    """Total time budget of one call including retries; None = attempts only."""
+    """Random jitter added to each wait, seconds: initial * 2**(n-1) (capped at
+    wait_max) + uniform(0, jitter)."""
     ctgov_retry_after_max_s: float = Field(default=300.0, ge=0)
-    """A 429 whose ``Retry-After`` asks for longer than this is not waited for."""
+    """A 429/503 whose ``Retry-After`` asks for longer than this (seconds) is not waited
+    for: the call fails at once."""
 
     # --- Redis ----------------------------------------------------------------------------
     redis_url: str | None = None
@@ -121,7 +182,9 @@ class TrialCacheSettings(BaseSettings):
     the next sync a full one."""
     sync_overlap_days: int = Field(default=1, ge=0)
     """An incremental sync asks for LastUpdatePostDate >= (last dataTimestamp - this)."""
-    sync_lock_ttl_s: float = Field(default=4 * 3600.0, gt=0)
-    """Lifetime of the per-namespace sync lock (a crashed sync frees it after this)."""
+    sync_lease_ttl_s: float = Field(default=60.0, ge=1)
+    """Lifetime of the per-namespace sync/import lease, seconds; the running sync renews it
+    every third of that, so a crashed run's lease lapses within this time
+    (:mod:`trial_cache.lease`)."""
     parse_batch_size: int = Field(default=256, ge=1)
     """Trials handed to ``TrialParser.parse_many`` at once (spaCy's ``nlp.pipe``)."""

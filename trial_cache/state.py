@@ -20,6 +20,9 @@ __all__ = [
     "ChangeKind",
     "GenerationInfo",
     "ParsedRecord",
+    "Removal",
+    "ResumeCounts",
+    "ResumePoint",
     "SyncCheckpoint",
     "SyncKind",
     "SyncReport",
@@ -81,6 +84,55 @@ class SyncCheckpoint(_Frozen):
     completed_at: datetime
 
 
+class ResumeCounts(_Frozen):
+    """The running totals a resumed sync carries on from (see :class:`SyncReport`)."""
+
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    parsed: int = 0
+
+
+class ResumePoint(_Frozen):
+    """``{ns}:sync:resume``: how far an unfinished sync got, written after each page's
+    studies are stored in the generation it builds (and deleted when it publishes).
+
+    A rerun continues from ``next_page_token`` (page ``next_page``) into the same
+    ``generation`` when ``scope``, ``query``, ``page_size`` and ``parser_version`` are
+    still those of the run and ``base`` is still the published generation; otherwise the
+    rerun discards ``generation`` and starts over. ``data_timestamp`` is the API's
+    ``dataTimestamp`` when the interrupted run started: the checkpoint published at the
+    end carries it, so the next incremental sync re-reads anything updated meanwhile.
+    """
+
+    kind: SyncKind
+    scope: str
+    query: dict[str, str]
+    page_size: int
+    parser_version: str
+    base: int | None
+    generation: int
+    next_page_token: str
+    next_page: int
+    total_count: int | None = None
+    data_timestamp: datetime | None = None
+    counts: ResumeCounts = ResumeCounts()
+    quarantine: tuple[QuarantineEntry, ...] = ()
+    started_at: datetime
+    updated_at: datetime
+
+
+class Removal(_Frozen):
+    """Trials a full sync or an import with ``prune`` left out of the new generation,
+    grouped by why: ``count`` of them, and the first NCT ids as ``examples``."""
+
+    reason: str
+    count: int
+    examples: tuple[str, ...] = ()
+
+
 class ParsedRecord(_Frozen):
     """``{ns}:parsed:{parser_version}:{nct_id}:{content_hash}``: the parsed criteria of one
     study version, and the OncoTree codes it is indexed under."""
@@ -100,9 +152,16 @@ class SyncReport(_Frozen):
     ``fetched`` counts records read (API studies or dump records, broken ones included);
     ``new``/``updated``/``unchanged`` compare valid ones with the previously published
     generation; ``quarantined`` counts records set aside (listed in ``quarantine``);
-    ``parsed`` counts trials handed to the parser; ``removed`` counts trials of the
-    previous generation absent from the new one (full sync and import only).
-    ``generation`` is the generation published (for ``up_to_date``: the one still served).
+    ``parsed`` counts trials handed to the parser (kept ones included).
+
+    A full sync or an import never drops a trial of the previous generation silently:
+    trials it did not read are **kept** (``kept`` counts them, re-parsed if the parser
+    changed) unless it ran with ``prune``; then they are **removed** (``removed``
+    counts them, ``removals`` groups them by reason). An incremental sync keeps
+    everything. ``resumed_from_page`` is the page an interrupted sync was continued from
+    (None for a run that started afresh); ``took_over_lease_of`` names the dead owner
+    whose lease ``force`` took over. ``generation`` is the generation published (for
+    ``up_to_date``: the one still served).
     """
 
     kind: SyncKind
@@ -117,6 +176,11 @@ class SyncReport(_Frozen):
     quarantined: int = 0
     parsed: int = 0
     removed: int = 0
+    kept: int = 0
+    removals: tuple[Removal, ...] = ()
+    pruned: bool = False
+    resumed_from_page: int | None = None
+    took_over_lease_of: str | None = None
     started_at: datetime
     finished_at: datetime
     quarantine: tuple[QuarantineEntry, ...] = ()

@@ -7,7 +7,7 @@ together with the checkpoint, so a reader sees either the whole old generation o
 whole new one. Garbage collection after a publish keeps the published generation and the
 one it replaced.
 
-Writers (a sync or an import) hold the namespace's sync lock (:meth:`TrialStore.sync_lock`);
+Writers (a sync or an import) hold the namespace's sync lease (:meth:`TrialStore.sync_lease`);
 readers (:meth:`TrialStore.load_index_entries`, :meth:`TrialStore.index`) take no lock.
 
 Every Redis failure surfaces as :class:`~trial_cache.errors.StoreError` (``from`` the
@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar, cast
@@ -31,13 +30,15 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, WatchError
 
 from matchers.models import ParsedTrial, TrialSummary
-from trial_cache.errors import NoPublishedSyncError, StoreError, SyncInProgressError
+from trial_cache.errors import NoPublishedSyncError, StoreError
 from trial_cache.keys import IndexKind, KeySpace, tag
+from trial_cache.lease import Lease, LeaseOwner, hold_lease, read_lease
 from trial_cache.models import QuarantineEntry, StudyRecord, validate_record
 from trial_cache.state import (
     ChangeKind,
     GenerationInfo,
     ParsedRecord,
+    ResumePoint,
     SyncCheckpoint,
     SyncKind,
     SyncReport,
@@ -52,10 +53,6 @@ _PIPELINE_CHUNK = 2000
 """Commands per pipeline round trip when reading or writing many trials."""
 _SCAN_COUNT = 1000
 """COUNT hint of SCAN during garbage collection."""
-_RELEASE_LOCK = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
 
 
 def index_tags(summary: TrialSummary, oncotree_codes: Iterable[str]) -> tuple[str, ...]:
@@ -192,9 +189,9 @@ class TrialStore:
 
         One MULTI/EXEC sets ``{ns}:current``, the generation's meta (``published_at``,
         ``replaces``, ``trial_count``) and the checkpoint (deleted when ``checkpoint`` is
-        None, as after an import). Raises StoreError if the published generation is no
-        longer ``expected_current`` (someone else published meanwhile); then nothing
-        changes.
+        None, as after an import), and deletes the resume point. Raises StoreError if
+        the published generation is no longer ``expected_current`` (someone else
+        published meanwhile); then nothing changes.
         """
         info = await self.generation_info(generation)
         if info is None:
@@ -222,6 +219,7 @@ class TrialStore:
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.set(keys.current, generation)
                 pipe.set(keys.gen_meta(generation), published.model_dump_json())
+                pipe.delete(keys.sync_resume)  # the interrupted run (if any) is done
                 if checkpoint is None:
                     pipe.delete(keys.checkpoint)
                 else:
@@ -241,7 +239,7 @@ class TrialStore:
         every study/parsed document neither of them references.
 
         Returns (generations deleted, documents deleted). Call it only while holding the
-        sync lock: documents of a generation being built are not referenced yet.
+        sync lease: documents of a generation being built are not referenced yet.
         """
         current = await self.current_generation()
         if current is None:
@@ -377,6 +375,31 @@ class TrialStore:
         if isinstance(record, QuarantineEntry):
             raise StoreError(f"{nct_id}: stored study no longer validates: {record.reason}")
         return record
+
+    async def load_records(
+        self, nct_ids: Sequence[str], *, generation: int
+    ) -> list[StudyRecord]:
+        """The versions ``generation`` holds of ``nct_ids``, validated again (pipelined);
+        ids it lacks are skipped. Raises StoreError if a referenced document is missing
+        or no longer validates."""
+        if not nct_ids:
+            return []
+        with _redis_errors(f"reading trials of generation {generation}"):
+            hashes = await _r(self._redis.hmget(self.keys.gen_members(generation), list(nct_ids)))
+            present = [(n, _text(h)) for n, h in zip(nct_ids, hashes, strict=True) if h]
+            pipe = self._redis.pipeline(transaction=False)
+            for nct_id, content_hash in present:
+                pipe.hget(self.keys.study(nct_id, content_hash), "raw")
+            raws = await pipe.execute()
+        records: list[StudyRecord] = []
+        for (nct_id, _), raw in zip(present, raws, strict=True):
+            if raw is None:
+                raise StoreError(f"{nct_id}: generation {generation} references a missing document")
+            record = validate_record(orjson.loads(raw), location=f"redis:{nct_id}")
+            if isinstance(record, QuarantineEntry):
+                raise StoreError(f"{nct_id}: stored study no longer validates: {record.reason}")
+            records.append(record)
+        return records
 
     async def parsed_codes(
         self, records: Sequence[StudyRecord], *, parser_version: str
@@ -597,6 +620,27 @@ class TrialStore:
             value = await _r(self._redis.get(self.keys.checkpoint))
         return SyncCheckpoint.model_validate_json(value) if value is not None else None
 
+    async def get_resume(self) -> ResumePoint | None:
+        """The resume point of an interrupted sync, or None. An unreadable one (written by
+        another version) counts as none."""
+        with _redis_errors("reading the resume point"):
+            value = await _r(self._redis.get(self.keys.sync_resume))
+        if value is None:
+            return None
+        try:
+            return ResumePoint.model_validate_json(value)
+        except ValidationError:
+            log.warning("trial_cache: ignoring an unreadable resume point")
+            return None
+
+    async def save_resume(self, point: ResumePoint) -> None:
+        with _redis_errors("saving the resume point"):
+            await _r(self._redis.set(self.keys.sync_resume, point.model_dump_json()))
+
+    async def clear_resume(self) -> None:
+        with _redis_errors("clearing the resume point"):
+            await _r(self._redis.delete(self.keys.sync_resume))
+
     async def save_report(self, report: SyncReport) -> None:
         with _redis_errors("saving the sync report"):
             await _r(self._redis.set(self.keys.sync_stats, report.model_dump_json()))
@@ -607,23 +651,22 @@ class TrialStore:
             value = await _r(self._redis.get(self.keys.sync_stats))
         return SyncReport.model_validate_json(value) if value is not None else None
 
-    @asynccontextmanager
-    async def sync_lock(self, *, ttl_s: float) -> AsyncIterator[None]:
-        """Hold the namespace's sync lock (SET NX with a TTL of ``ttl_s`` seconds) for the
-        ``async with`` body. Raises SyncInProgressError if another holder has it. The lock
-        is released only by its holder (compare-and-delete)."""
-        token = secrets.token_hex(16)
-        key = self.keys.sync_lock
-        with _redis_errors("taking the sync lock"):
-            acquired = await _r(self._redis.set(key, token, nx=True, px=max(1, int(ttl_s * 1000))))
-            if not acquired:
-                ttl_ms = await _r(self._redis.pttl(key))
-                raise SyncInProgressError(
-                    f"another sync or import is running on namespace {self.keys.namespace!r}",
-                    ttl_s=ttl_ms / 1000 if ttl_ms and ttl_ms > 0 else None,
-                )
-        try:
-            yield
-        finally:
-            with _redis_errors("releasing the sync lock"):
-                await _r(self._redis.eval(_RELEASE_LOCK, 1, key, token))
+    def sync_lease(
+        self, *, ttl_s: float, command: str, force: bool = False
+    ) -> AbstractAsyncContextManager[Lease]:
+        """Hold the namespace's sync/import lease (``{ns}:sync:lock``) for an ``async
+        with`` body: a ``ttl_s``-second lease renewed by a heartbeat and released on
+        exit (:func:`trial_cache.lease.hold_lease`). Raises SyncInProgressError if another
+        run holds it (``force`` takes over one whose owner is gone)."""
+        return hold_lease(
+            self._redis,
+            self.keys.sync_lock,
+            namespace=self.keys.namespace,
+            ttl_s=ttl_s,
+            command=command,
+            force=force,
+        )
+
+    async def lease_holder(self) -> tuple[LeaseOwner | None, float | None]:
+        """Who holds the sync lease and its seconds left (None, None when free)."""
+        return await read_lease(self._redis, self.keys.sync_lock)

@@ -69,13 +69,15 @@ async def test_lifespan_loads_published_index_and_follows_new_generations(
         page = client.get("/v1/answer-page", params={"condition": "Desmoid_tumors"}).json()
         assert page["generation"] == first.generation
 
-        # publish a smaller generation: the API swaps it in by itself
+        # publish a smaller generation (an import removes trials only with prune): the
+        # API swaps it in by itself
         kept = [s for s in raw_studies
                 if s["protocolSection"]["identificationModule"]["nctId"] != "NCT02066181"]
         second = await import_dump(
             _write(tmp_path / "second.jsonl", kept),
-            store=store, parser=parser, index_codes=codes, settings=cache,
+            store=store, parser=parser, index_codes=codes, settings=cache, prune=True,
         )
+        assert second.removed == 1
         assert second.generation is not None and second.generation != first.generation
         ready = await _wait_ready(client, generation=second.generation)
         assert ready["index"]["trials"] == len(kept)

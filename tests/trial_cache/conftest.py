@@ -102,7 +102,7 @@ def settings(namespace: str) -> TrialCacheSettings:
         ctgov_retry_wait_initial_s=0.01,
         ctgov_retry_wait_max_s=0.05,
         ctgov_retry_wait_jitter_s=0.0,
-        ctgov_retry_timeout_s=60.0,
+        ctgov_retry_budget_s=60.0,
         redis_namespace=namespace,
         sync_scope="mesothelioma",
         parse_batch_size=4,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 from collections.abc import Callable
@@ -273,3 +274,109 @@ async def test_repeated_page_token_stops_the_loop(settings: TrialCacheSettings) 
         with pytest.raises(UpstreamError, match="repeated a page token"):
             await collect(client, StudyQuery())
     assert len(recorder.requests) == 2  # page 2 handed back page 1's token
+
+
+async def test_retries_are_bounded_by_the_time_budget_not_a_count(
+    settings: TrialCacheSettings,
+) -> None:
+    """With no attempt cap, a server that keeps failing is retried until the next wait
+    would overrun the budget; then the error says the budget is spent."""
+    budgeted = settings.model_copy(
+        update={
+            "ctgov_retry_attempts": None,
+            "ctgov_retry_budget_s": 1.0,
+            "ctgov_retry_wait_initial_s": 0.05,
+            "ctgov_retry_wait_max_s": 0.2,
+        }
+    )
+    recorder = Recorder(lambda request: httpx.Response(500, text="Internal Server Error"))
+    started = time.monotonic()
+    async with client_for(budgeted, recorder) as client:
+        with pytest.raises(UpstreamUnavailable, match="1 s retry budget is spent") as caught:
+            await client.version()
+    elapsed = time.monotonic() - started
+    assert len(recorder.requests) > 4  # more than the old fixed count of attempts
+    assert caught.value.attempts == len(recorder.requests)
+    assert elapsed <= 1.5, elapsed
+
+
+async def test_503_retry_after_is_honoured_with_growing_backoff(
+    settings: TrialCacheSettings,
+) -> None:
+    """``Retry-After: 0`` on every 503: the waits still grow exponentially (0.1, 0.2,
+    0.4 s), so a server asking for "now" again and again is asked less and less often."""
+    grown = settings.model_copy(
+        update={"ctgov_retry_wait_initial_s": 0.1, "ctgov_retry_wait_max_s": 10.0}
+    )
+    answers: list[httpx.Response | Exception] = [
+        httpx.Response(503, headers={"Retry-After": "0"}) for _ in range(3)
+    ]
+    answers.append(httpx.Response(200, json={"apiVersion": "2.0.0"}))
+    recorder = Recorder(answers)
+    async with client_for(grown, recorder) as client:
+        await client.version()
+    gaps = [b - a for a, b in zip(recorder.times, recorder.times[1:], strict=False)]
+    assert len(gaps) == 3
+    for gap, floor in zip(gaps, (0.1, 0.2, 0.4), strict=True):
+        assert gap >= floor * 0.95, gaps
+
+
+async def test_503_retry_after_seconds_are_waited_for(settings: TrialCacheSettings) -> None:
+    recorder = Recorder(
+        [
+            httpx.Response(503, headers={"Retry-After": "1"}),
+            httpx.Response(200, json={"apiVersion": "2.0.0"}),
+        ]
+    )
+    async with client_for(settings, recorder) as client:
+        await client.version()
+    assert recorder.times[1] - recorder.times[0] >= 1.0
+
+
+async def test_retry_after_beyond_the_budget_fails_at_once(settings: TrialCacheSettings) -> None:
+    short = settings.model_copy(update={"ctgov_retry_budget_s": 2.0})
+    recorder = Recorder(lambda request: httpx.Response(429, headers={"Retry-After": "30"}))
+    async with client_for(short, recorder) as client:
+        with pytest.raises(UpstreamUnavailable, match="retry budget is spent"):
+            await client.version()
+    assert len(recorder.requests) == 1
+
+
+async def test_a_request_over_its_deadline_is_abandoned_and_retried(
+    settings: TrialCacheSettings,
+) -> None:
+    """A server that accepts the request but never finishes answering is given up on
+    after ``ctgov_request_deadline_s`` (not the read timeout, which trickled bytes
+    would keep resetting), and the call is retried."""
+    calls = 0
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(30)
+        return httpx.Response(200, json={"apiVersion": "2.0.0"})
+
+    quick = settings.model_copy(update={"ctgov_request_deadline_s": 0.3})
+    started = time.monotonic()
+    async with CTGovClient(settings=quick, transport=httpx.MockTransport(answer)) as client:
+        version = await client.version()
+    assert version.api_version == "2.0.0"
+    assert calls == 2
+    assert time.monotonic() - started < 5
+
+
+async def test_existing_ids_asks_filter_ids_in_chunks(settings: TrialCacheSettings) -> None:
+    known = {f"NCT{i:08d}" for i in range(0, 250, 2)}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked = request.url.params["filter.ids"].split(",")
+        assert len(asked) <= 100 and request.url.params["fields"] == "NCTId"
+        return page([{"protocolSection": {"identificationModule": {"nctId": n}}}
+                     for n in asked if n in known])
+
+    recorder = Recorder(answer)
+    ids = [f"NCT{i:08d}" for i in range(250)]
+    async with client_for(settings, recorder) as client:
+        assert await client.existing_ids(ids) == known
+    assert len(recorder.requests) == 3

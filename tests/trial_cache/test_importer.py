@@ -217,3 +217,69 @@ async def test_full_corpus_import(
         f"re-import {reimported_s:.1f} s"
     )
     assert imported_s < 60
+
+
+async def test_a_dump_of_hostile_lines_quarantines_each_and_imports_the_rest(
+    tmp_path: Path,
+    store: TrialStore,
+    parser: FakeParser,
+    run_import: ImportDump,
+    corpus_by_id: dict[str, dict[str, Any]],
+) -> None:
+    """Every broken line is quarantined with file, line and reason; every good record
+    is imported; nothing stops the run."""
+    good = [orjson.dumps(corpus_by_id[n]) for n in MESO]
+    no_protocol = orjson.dumps({"derivedSection": {}})
+    titled: dict[str, Any] = orjson.loads(good[0])
+    titled["protocolSection"]["identificationModule"]["briefTitle"] = "A @@ trial"
+    marked = orjson.dumps(titled)
+    surrogate_escape = marked.replace(b"@@", b"\\ud800")  # escaped lone surrogate
+    surrogate_bytes = marked.replace(b"@@", b"\xed\xa0\x80")  # its UTF-8 bytes
+    assert surrogate_escape != marked != surrogate_bytes
+    huge: dict[str, Any] = orjson.loads(good[2])
+    huge["protocolSection"]["identificationModule"]["nctId"] = "NCT99999911"
+    huge["protocolSection"].setdefault("eligibilityModule", {})["eligibilityCriteria"] = (
+        "Inclusion Criteria:\n* " + "x" * 1_000_000
+    )
+    bad_id: dict[str, Any] = orjson.loads(good[3])
+    bad_id["protocolSection"]["identificationModule"]["nctId"] = "NCT123"
+    lines = [
+        good[0],                         # 1
+        b'{"protocolSection": {"ident',  # 2 invalid JSON (cut)
+        no_protocol,                     # 3 missing protocolSection
+        surrogate_escape,                # 4 lone surrogate (escaped)
+        surrogate_bytes,                 # 5 lone surrogate (raw bytes)
+        orjson.dumps(huge),              # 6 1 MB eligibility text
+        orjson.dumps(bad_id),            # 7 bad NCT ID
+        good[1],                         # 8
+        good[0],                         # 9 duplicate of line 1
+        good[2],                         # 10
+        good[3],                         # 11
+        good[4],                         # 12
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    report = await run_import(path, parser=parser)
+
+    assert report.fetched == 12
+    assert report.new == len(MESO) and report.quarantined == 7
+    assert sorted(await store.members()) == sorted(MESO)
+    by_line = {e.location: e for e in report.quarantine}
+    assert sorted(by_line, key=lambda loc: int(loc.rsplit(":", 1)[1])) == [
+        f"hostile.jsonl:{n}" for n in (2, 3, 4, 5, 6, 7, 9)
+    ]
+    reasons = {int(loc.rsplit(":", 1)[1]): e.reason for loc, e in by_line.items()}
+    assert reasons[2].startswith("invalid JSON")
+    assert "protocolSection" in reasons[3]
+    assert reasons[4].startswith("invalid JSON") and "surrogate" in reasons[4]
+    assert reasons[5].startswith("invalid JSON") and "surrogate" in reasons[5]
+    assert "eligibilityCriteria" in reasons[6] and "100000" in reasons[6]
+    assert "nctId" in reasons[7]
+    assert reasons[9] == f"duplicate NCT ID {MESO[0]}: first at hostile.jsonl:1 (kept)"
+    assert by_line["hostile.jsonl:6"].nct_id == "NCT99999911"
+    # the quarantine in Redis has every entry, keyed so none overwrote another
+    stored = {e.location for e in await store.quarantined()}
+    assert set(by_line) <= stored
+    # the kept first copy of the duplicate is the one served
+    assert (await store.get_study(MESO[0])) is not None

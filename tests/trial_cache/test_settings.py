@@ -16,8 +16,12 @@ def test_defaults() -> None:
     assert settings.redis_url is None  # embedded Redis
     assert settings.redis_db_path == Path("var/trialmatch.rdb")
     assert settings.redis_namespace == "trialmatch"
-    assert settings.ctgov_rate_limit_per_minute == 50
+    # paced below the API's documented ~50/min; patient, time-bounded retries
+    assert settings.ctgov_rate_limit_per_minute == 40
     assert settings.ctgov_page_size == 1000
+    assert settings.ctgov_retry_budget_s == 600 and settings.ctgov_retry_attempts is None
+    assert settings.ctgov_read_timeout_s == 20 and settings.ctgov_request_deadline_s == 120
+    assert settings.sync_lease_ttl_s == 60
     assert settings.sync_scope == ONCOLOGY_SCOPE
     assert " OR ".join(("mesothelioma", "glioma")) in ONCOLOGY_SCOPE
     assert "fibromatosis" in ONCOLOGY_SCOPE.split(" OR ")

@@ -276,13 +276,14 @@ async def test_quarantine(store: TrialStore) -> None:
     assert [e.key for e in await store.quarantined()] == ["dump.jsonl:3"]
 
 
-async def test_sync_lock_is_exclusive(store: TrialStore) -> None:
-    async with store.sync_lock(ttl_s=30):
+async def test_sync_lease_is_exclusive(store: TrialStore) -> None:
+    async with store.sync_lease(ttl_s=30, command="sync"):
         with pytest.raises(SyncInProgressError) as caught:
-            async with store.sync_lock(ttl_s=30):
+            async with store.sync_lease(ttl_s=30, command="import"):
                 pass
         assert caught.value.ttl_s is not None and 0 < caught.value.ttl_s <= 30
-    async with store.sync_lock(ttl_s=30):  # released on exit
+        assert caught.value.holder is not None and "sync pid" in caught.value.holder
+    async with store.sync_lease(ttl_s=30, command="sync"):  # released on exit
         pass
 
 

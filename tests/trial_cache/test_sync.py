@@ -64,6 +64,17 @@ async def sync(
         )
 
 
+async def assert_stored_once(redis: Redis, store: TrialStore, expected: int) -> None:
+    """Every member has exactly one study document, and there are ``expected`` members."""
+    prefix = len(store.keys.namespace) + len(":study:")
+    ids = [
+        k.decode()[prefix:].split(":", 1)[0]
+        async for k in redis.scan_iter(match=store.keys.study_pattern, count=1000)
+    ]
+    assert len(ids) == len(set(ids)) == expected
+    assert set(ids) == set(await store.members())
+
+
 def layer_file(tmp_path: Path, corpus_by_id: dict[str, dict[str, Any]]) -> Path:
     """A second --data file: UPDATED withdrawn and re-posted, ADDED brand new."""
     withdrawn = orjson.loads(orjson.dumps(corpus_by_id[UPDATED]))
@@ -196,6 +207,7 @@ async def test_transient_faults_are_retried(
     settings: TrialCacheSettings,
     store: TrialStore,
     parser: FakeParser,
+    redis: Redis,
     faults: tuple[str, ...],
     counter: str,
     hits: int,
@@ -205,6 +217,7 @@ async def test_transient_faults_are_retried(
     impatient = settings.model_copy(update={"ctgov_read_timeout_s": 0.5})
     report = await sync(server, impatient, store, parser)
     assert (report.fetched, report.new, report.quarantined) == (expected, expected, 0)
+    await assert_stored_once(redis, store, expected)
     stats = server.stats()
     assert stats[counter] >= hits, stats
     pages = -(-expected // settings.ctgov_page_size)
@@ -217,18 +230,21 @@ async def test_rate_limited_sync_honours_retry_after(
     settings: TrialCacheSettings,
     store: TrialStore,
     parser: FakeParser,
+    redis: Redis,
 ) -> None:
     """The replay allows 2 requests per rolling 60 s and answers 429 with Retry-After: 2;
-    the sync must wait out the window and finish (this takes about a minute)."""
+    the sync must wait out the window and finish (this takes about a minute): the
+    old fixed count of 6 attempts gave up after 17.6 s, the time budget does not."""
     server = replay_factory(extra=("--rate-limit", "2"))
     patient = settings.model_copy(
-        update={"ctgov_retry_attempts": 60, "ctgov_retry_timeout_s": 180.0}
+        update={"ctgov_retry_attempts": None, "ctgov_retry_budget_s": 180.0}
     )
     started = time.monotonic()
     report = await sync(server, patient, store, parser)
     elapsed = time.monotonic() - started
     stats = server.stats()
     assert report.fetched == 8 and report.quarantined == 0
+    await assert_stored_once(redis, store, 8)
     assert stats["429"] >= 1
     # each 429 was followed by a wait of at least its Retry-After (2 s)
     assert elapsed >= 2.0 * stats["429"], (elapsed, stats)
@@ -276,7 +292,7 @@ async def test_upstream_down_mid_sync_publishes_nothing(
 async def test_concurrent_sync_is_refused(
     replay: Replay, settings: TrialCacheSettings, store: TrialStore, parser: FakeParser
 ) -> None:
-    async with store.sync_lock(ttl_s=30):
+    async with store.sync_lease(ttl_s=30, command="sync"):
         with pytest.raises(SyncInProgressError):
             await sync(replay, settings, store, parser)
 
