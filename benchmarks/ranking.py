@@ -125,6 +125,17 @@ def _resectable(text: Any) -> bool | None:
     return None
 
 
+_RECURRENT = re.compile(r"(?<!no )(?<!non-)(?<!without )\b(?:recurren|relaps)", re.I)
+
+
+def _stage_words(note: Any) -> str | None:
+    """The disease-status word of a free-text stage note, for a cancer with no AJCC
+    stage: "No AJCC stage for primary brain tumours; first recurrence" → "recurrent"."""
+    if isinstance(note, str) and _RECURRENT.search(note):
+        return "recurrent"
+    return None
+
+
 def gold_profile_to_patient(profile: Mapping[str, Any]) -> PatientProfile:
     """Map a gold ``profile`` (gold_patients README) onto the API's ``PatientProfile``.
 
@@ -132,8 +143,10 @@ def gold_profile_to_patient(profile: Mapping[str, Any]) -> PatientProfile:
 
     * ``cancer_type`` ← the OncoTree code (``oncotree_code``, last ``/`` segment: the
       most specific) when given, else the ``cancer_type`` text;
-    * ``histology``, ``stage``, ``age``, ``sex``, ``ecog``, ``brain_metastases``,
-      ``measurable_disease``, ``pregnant`` ← same-named fields;
+    * ``histology``, ``stage``, ``age``, ``sex``, ``ecog``, ``karnofsky``,
+      ``brain_metastases``, ``measurable_disease``, ``pregnant`` ← same-named fields;
+      with no ``stage``, the disease-status words of ``stage_note`` ("first recurrence"
+      → "recurrent");
     * ``biomarkers`` ← every scalar entry as given;
     * ``prior_therapies`` ← ``name``, ``class``, ``line``, ``setting``; ``progressed`` ←
       the free-text ``outcome`` (progression/relapse/recurrence/failure → True; a
@@ -163,11 +176,12 @@ def gold_profile_to_patient(profile: Mapping[str, Any]) -> PatientProfile:
     return PatientProfile(
         cancer_type=cancer,
         histology=profile.get("histology"),
-        stage=profile.get("stage"),
+        stage=profile.get("stage") or _stage_words(profile.get("stage_note")),
         biomarkers=biomarkers,
         age=profile.get("age"),
         sex=profile.get("sex"),
         ecog=profile.get("ecog"),
+        karnofsky=profile.get("karnofsky"),
         prior_therapies=therapies,
         brain_metastases=profile.get("brain_metastases"),
         measurable_disease=profile.get("measurable_disease"),

@@ -61,6 +61,7 @@ from matchers.criteria.cancer_type import (
     TrialCancerScope,
     cancer_fit,
     criterion_cancer_value,
+    mention_fits,
     prepare_cancer_scope,
 )
 from matchers.logic import Tri, and_, not_, or_
@@ -76,9 +77,11 @@ from matchers.models import (
     IndexedTrial,
     LabFact,
     ParsedCriterion,
+    ParsedTrial,
     SiteDistance,
     TrialMatch,
     Verdict,
+    condition_spans,
 )
 from matchers.normalize import NormalizedPatient
 from matchers.score import (
@@ -197,9 +200,11 @@ class PreparedTrial:
     criteria: tuple[PreparedCriterion, ...]
     cancer: TrialCancerScope
     stage_order: tuple[str, ...] = field(default=())
-    hints: tuple[BiomarkerFact, ...] = ()
-    """Biomarker facts of the conditions/title ("EGFR-Mutated … NSCLC"): not criteria,
-    but they say whom the trial targets."""
+    hints: tuple[tuple[tuple[BiomarkerFact, ...], tuple[PreparedCancerFact, ...]], ...] = ()
+    """Per conditions entry (and the title) that names a biomarker: its biomarker facts
+    ("EGFR-Mutated", "ER+", "MSIhi or dMMR") and the cancers the entry names — a
+    biomarker qualifies the cancer of its own entry ("ER+ Breast Cancer" says nothing
+    of the melanoma cohort of a basket trial)."""
     skip_results: list[tuple[CriterionResult, ...]] = field(default_factory=list)
     """Lazily built, shared results for a patient whose cancer the trial is not for."""
     eval_order: tuple[int, ...] = ()
@@ -244,12 +249,57 @@ def prepare_trial(trial: IndexedTrial, ontology: Ontology) -> PreparedTrial:
         criteria=tuple(crits),
         cancer=scope,
         stage_order=tuple(STAGE_ORDER),
-        hints=tuple(f for f in parsed.conditions if isinstance(f, BiomarkerFact)
-                    and not f.negated),
+        hints=_hint_entries(parsed, trial.summary.conditions, scope),
         eval_order=_eval_order(crits),
         label_scopes=frozenset(c.scope for c in parsed.criteria if c.scope
                                and not c.scope_only),
     )
+
+
+def _hint_entries(
+    parsed: ParsedTrial, entries: Sequence[str], scope: TrialCancerScope
+) -> tuple[tuple[tuple[BiomarkerFact, ...], tuple[PreparedCancerFact, ...]], ...]:
+    try:
+        spans = condition_spans(entries, parsed.condition_text)
+    except ValueError:
+        spans = []
+    if parsed.condition_text:
+        title_start = spans[-1][1] + 2 if spans else 0
+        if title_start < len(parsed.condition_text):
+            spans.append((title_start, len(parsed.condition_text)))
+    out = []
+    for lo, hi in spans:
+        hints = tuple(f for f in parsed.conditions if isinstance(f, BiomarkerFact)
+                      and not f.negated and lo <= f.span[0] < hi)
+        if not hints:
+            continue
+        cancers = tuple(pf for pf in scope.positive
+                        if pf.source == "condition" and lo <= pf.fact.span[0] < hi)
+        out.append((hints, cancers))
+    return tuple(out)
+
+
+def _title_biomarkers(prep: PreparedTrial, p: NormalizedPatient) -> tuple[Tri, bool]:
+    """What the conditions/title biomarkers say for the patient: (True if an entry that
+    applies to the patient's cancer has all its biomarkers, False if the applicable
+    entries' biomarkers all fail, None otherwise; and whether the patient's cancer is
+    named only qualified by a failing biomarker — the trial is then not for them)."""
+    applicable: list[tuple[Tri, bool]] = []
+    for hints, cancers in prep.hints:
+        if cancers and not any(mention_fits(pf, p.cancer) for pf in cancers):
+            continue  # qualifies another cancer of the trial
+        value = and_(biomarker_value(f, p.biomarkers).value for f in hints)
+        applicable.append((value, bool(cancers)))
+    if not applicable:
+        return None, False
+    if any(v is True for v, _ in applicable):
+        return True, False
+    if all(v is False for v, _ in applicable):
+        plain = any(mention_fits(pf, p.cancer) for pf in prep.cancer.positive
+                    if pf.source == "condition"
+                    and not any(pf in cancers for _, cancers in prep.hints))
+        return False, not plain and all(named for _, named in applicable)
+    return None, False
 
 
 def _eval_order(crits: Sequence[PreparedCriterion]) -> tuple[int, ...]:
@@ -538,12 +588,19 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
     parsed = prep.trial.parsed
     lines_advanced = p.therapy.systemic_lines_advanced
     if parsed.first_line_title and p.cancer.malignant and lines_advanced > 0:
+        # A first-line / previously-untreated trial is not for a patient who has had
+        # systemic therapy for advanced disease (only stated therapies count).
         outcomes.append(Outcome(
-            None, CriterionKind.INCLUSION, CriterionStatus.UNKNOWN,
+            None, CriterionKind.INCLUSION, CriterionStatus.NOT_MET,
             f"Trial title says first-line / untreated ({_quote(parsed.first_line_title)}); "
             f"patient has had {lines_advanced} line(s) of systemic therapy for advanced "
-            "disease.", f"Title: {parsed.first_line_title}", (0, 0),
-            "prior_therapy", "eligible after prior systemic therapy?", True))
+            "disease.", f"Title: {parsed.first_line_title}", (0, 0), "prior_therapy"))
+    if parsed.newly_diagnosed_title and p.stage.extents.get("recurrent") is True:
+        outcomes.append(Outcome(
+            None, CriterionKind.INCLUSION, CriterionStatus.NOT_MET,
+            f"Trial title says newly diagnosed ({_quote(parsed.newly_diagnosed_title)}); "
+            "patient's disease has recurred.", f"Title: {parsed.newly_diagnosed_title}",
+            (0, 0), "stage"))
     if skip_unfit and fit.status is CriterionStatus.NOT_MET:
         # Not a trial for this cancer: the verdict is settled; list the criteria as not
         # evaluated (shared outcomes) instead of evaluating each one.
@@ -552,18 +609,21 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
         return _ineligible(prep, outcomes, 0.0, w, tail=prep.skip_results[0])
     trial_met = fit.status is CriterionStatus.MET
     trial_open = trial_met or (fit.status is CriterionStatus.UNKNOWN)
-    hint_vals = [biomarker_value(f, p.biomarkers).value for f in prep.hints]
-    if (hint_vals and trial_open
-            and not any(v is True for v in hint_vals) and any(v is False for v in hint_vals)):
+    hint_value, hint_decisive = _title_biomarkers(prep, p) if trial_open else (None, False)
+    if hint_value is False:
         # The title/conditions target a biomarker status the patient lacks ("… NSCLC
-        # Harbouring EGFR Mutations" for an EGFR wild-type patient) while no criterion the
-        # parser reads states it ("PACC mutation"): never call such a trial eligible.
-        named = ", ".join(dict.fromkeys(_quote(f.text, 60) for f in prep.hints))
+        # Harbouring EGFR Mutations" for an EGFR wild-type patient, "MSIhi or dMMR …
+        # Solid Tumors" for an MSS one): not eligible when the patient's cancer is named
+        # only with that biomarker, else an open key question.
+        named = ", ".join(dict.fromkeys(_quote(f.text, 60) for hints, _ in prep.hints
+                                        for f in hints))
         outcomes.append(Outcome(
-            None, CriterionKind.INCLUSION, CriterionStatus.UNKNOWN,
+            None, CriterionKind.INCLUSION,
+            CriterionStatus.NOT_MET if hint_decisive else CriterionStatus.UNKNOWN,
             f"Trial's title/conditions target {named}; the patient's profile says otherwise.",
             f"Conditions/title: {parsed.condition_text}", (0, 0), "biomarker",
-            "biomarker status the title targets?", True))
+            None if hint_decisive else "biomarker status the title targets?",
+            not hint_decisive))
     if not full and any(o.status is CriterionStatus.NOT_MET for o in outcomes):
         return _ineligible(prep, outcomes, fit.specificity, w, partial=True)
     if full or len(prep.eval_order) != len(prep.criteria):
@@ -606,13 +666,12 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
                 targeted.add(o.category)
         biomarker = biomarker or o.biomarker_met
     title_penalty = 0.0
-    if hint_vals:
-        if any(v is True for v in hint_vals):
-            biomarker = True
-            targeted.add("biomarker")
-        elif any(v is False for v in hint_vals):
-            title_penalty = w.title_biomarker_lacking
-    if parsed.line_hint is not None and p.cancer.malignant:
+    if hint_value is True:
+        biomarker = True
+        targeted.add("biomarker")
+    elif hint_value is False:
+        title_penalty = w.title_biomarker_lacking
+    if parsed.line_hint is not None and p.cancer.malignant and p.therapy.known:
         treated = lines_advanced > 0
         if (parsed.line_hint == "later") == treated:
             targeted.add("line")

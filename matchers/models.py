@@ -414,6 +414,9 @@ class ParsedTrial(_Frozen):
     first_line_title: str | None = None
     """The title, when it says the trial is for untreated disease ("First-line",
     "Previously Untreated") and nothing about later lines."""
+    newly_diagnosed_title: str | None = None
+    """The title, when it says the trial is for newly diagnosed disease ("Newly
+    Diagnosed Glioblastoma") and nothing about recurrence."""
     line_hint: Literal["first", "later"] | None = None
     """What the title says of the line of therapy: ``first`` (first-line, untreated,
     (neo)adjuvant), ``later`` (previously treated, refractory, after progression)."""

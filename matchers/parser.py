@@ -36,7 +36,7 @@ from spacy.tokens import Doc
 
 from matchers.criteria import ExtractContext, extract_all
 from matchers.criteria.biomarker import extract_biomarkers
-from matchers.criteria.cancer_type import extract_cancer_types
+from matchers.criteria.cancer_type import coordinated_cancers, extract_cancer_types
 from matchers.criteria.common import CriterionText, Scope, normalize_text
 from matchers.criteria.stage import extract_stage
 from matchers.models import (
@@ -67,11 +67,45 @@ from matchers.shape import criterion_kinds, shape_trial
 if TYPE_CHECKING:
     from ontologies import Ontology
 
-__all__ = ["PARSER_VERSION", "EligibilityParser"]
+__all__ = ["PARSER_SOURCES_SHA256", "PARSER_VERSION", "EligibilityParser", "parser_sources_digest"]
 
-PARSER_VERSION = "2026.12.2"
+PARSER_VERSION = "2026.12.4"
 """Version of the parsing rules; bump on any rule or code change that alters output.
-Part of the store's parsed-criteria key, so a new version re-parses on the next sync."""
+Part of the store's parsed-criteria key, so a new version re-parses on the next sync.
+``tests/matchers/test_parser_version.py`` holds it to :data:`PARSER_SOURCES_SHA256`."""
+
+PARSER_SOURCES_SHA256 = "e93330e87d75cf9a106816398ccb3aa0e60e5df48970f2917add31640c013a0e"
+"""SHA-256 of everything the parse output depends on (:func:`parser_sources_digest`),
+recorded with :data:`PARSER_VERSION`: a test fails when the sources change and the
+version is not bumped. Print the new value with ``python -m matchers.parser``."""
+
+_SOURCE_GLOBS = (
+    "matchers/parser.py", "matchers/pipeline.py", "matchers/sections.py", "matchers/shape.py",
+    "matchers/models.py", "matchers/criteria/*.py", "matchers/rules/*.toml",
+    "ontologies/*.py", "ontologies/data/*",
+)
+_NOT_PARSER_SOURCES = ("matchers/rules/score.toml",)  # ranking weights: no parse effect
+
+
+def parser_sources_digest() -> str:
+    """SHA-256 over the parser's sources (code, rule files, ontology data), in path
+    order. Evaluation-only files (score weights) are left out."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    paths = sorted({p for g in _SOURCE_GLOBS for p in root.glob(g) if p.is_file()})
+    for path in paths:
+        rel = path.relative_to(root).as_posix()
+        if rel in _NOT_PARSER_SOURCES:
+            continue
+        data = path.read_bytes()
+        if rel == "matchers/parser.py":  # the recorded digest itself is no source
+            data = b"\n".join(line for line in data.split(b"\n")
+                              if not line.startswith(b"PARSER_SOURCES_SHA256 ="))
+        digest.update(rel.encode() + b"\0" + data + b"\0")
+    return digest.hexdigest()
 
 _SCOPE_CATEGORIES = frozenset(
     {"NEGATED_EXISTENCE", "EXCLUDED", "PERMITTED", "EXCEPTION", "CONDITIONAL"}
@@ -211,6 +245,7 @@ class EligibilityParser:
             condition_text=cond_text,
             conditions_non_cancer=shape.conditions_non_cancer,
             first_line_title=shape.first_line_title,
+            newly_diagnosed_title=shape.newly_diagnosed_title,
             line_hint=shape.line_hint,
         )
 
@@ -231,7 +266,8 @@ class EligibilityParser:
         doc = self._terms(self._nlp.make_doc(norm))
         terms: list[Term] = list(doc.user_data.get(TERMS_KEY, []))
         facts: list[Fact] = []
-        for start, end in condition_spans(parts, cond_text):
+        entries = len(parts) - (1 if summary.title.strip() else 0)
+        for n, (start, end) in enumerate(condition_spans(parts, cond_text)):
             c = CriterionText(
                 text=cond_text,
                 norm=norm,
@@ -241,13 +277,33 @@ class EligibilityParser:
                 kind=CriterionKind.INCLUSION,
                 terms=[t for t in terms if start <= t.start and t.end <= end],
             )
-            found: list[Fact] = [*extract_cancer_types(c, self._rules)]
+            cancers = extract_cancer_types(c, self._rules)
+            cancers += coordinated_cancers(c, cancers, self._ontology)
+            if n < entries:  # a conditions-list entry, not the title
+                cancers = _excluded_in_entry(c, cancers, self._rules)
+            found: list[Fact] = sorted(cancers, key=lambda f: f.span)
             if not any(isinstance(f, CancerTypeFact) for f in found):
                 found += _generic_condition(c)
             found += extract_biomarkers(c, self._rules, self._variants_marker)
             found += [f for f in extract_stage(c, self._rules) if f.extents or f.stages]
             facts += found
         return cond_text, facts
+
+
+def _excluded_in_entry(
+    c: CriterionText, cancers: Sequence[CancerTypeFact], rules: Rules
+) -> list[CancerTypeFact]:
+    """The entry's cancer facts, those after an exclusion cue ("Any Tumor Type Excluding
+    Breast, Gastric, Colorectal Cancer") negated: the entry excludes them."""
+    import re
+
+    cues = "|".join(re.escape(w) for w in rules.cancer_type.condition_exclusion_cues)
+    m = re.search(rf"\b(?:{cues})\b", c.body, re.I)
+    if m is None:
+        return sorted(cancers, key=lambda f: f.span)
+    cut = c.start + m.end()
+    return sorted((f.model_copy(update={"negated": True, "rule": f"{f.rule}+condition.excluded"})
+                   if f.span[0] >= cut else f for f in cancers), key=lambda f: f.span)
 
 
 def _generic_condition(c: CriterionText) -> list[Fact]:
@@ -389,3 +445,8 @@ def _drop_conflicts(criteria: list[ParsedCriterion]) -> list[ParsedCriterion]:
                 c = c.model_copy(update={"facts": keep})
         out.append(c)
     return out
+
+
+if __name__ == "__main__":  # python -m matchers.parser: the digest to record
+    print(f"PARSER_VERSION = {PARSER_VERSION!r}\nPARSER_SOURCES_SHA256 = "
+          f"{parser_sources_digest()!r}")

@@ -42,7 +42,7 @@ final kinds) and condition facts, and returns them final:
   stage fact beside it (not inside it) narrows it;
 * trial level: whether some conditions entry names no cancer
   (``conditions_non_cancer``), and what the title says of the line of therapy
-  (``first_line_title``, ``line_hint``).
+  (``first_line_title``, ``newly_diagnosed_title``, ``line_hint``).
 
 The cues are data (``matchers/rules/shape.toml``); the ontology is used only to tell a
 metastasis site (an OncoTree tissue node) from a cancer type.
@@ -122,6 +122,8 @@ class _Rx:
     treated_title: re.Pattern[str]
     first_line: re.Pattern[str]
     later_line: re.Pattern[str]
+    newly_diagnosed_title: re.Pattern[str]
+    recurrent_title: re.Pattern[str]
     carcinoma_word: re.Pattern[str]
     bare_generic: frozenset[str]
 
@@ -172,6 +174,8 @@ def _compiled(rules: ShapeRules) -> _Rx:
         treated_title=rx(rules.treated_title),
         first_line=rx(rules.first_line),
         later_line=rx(rules.later_line),
+        newly_diagnosed_title=rx(rules.newly_diagnosed_title),
+        recurrent_title=rx(rules.recurrent_title),
         carcinoma_word=rx(rules.carcinoma_word),
         bare_generic=frozenset(w.lower() for w in rules.bare_generic_words),
     )
@@ -185,6 +189,7 @@ class TrialShape:
     conditions: tuple[Fact, ...]
     conditions_non_cancer: bool
     first_line_title: str | None
+    newly_diagnosed_title: str | None
     line_hint: Literal["first", "later"] | None
 
 
@@ -243,6 +248,7 @@ def shape_trial(
         conditions=tuple(shaped_conditions),
         conditions_non_cancer=non_cancer,
         first_line_title=_first_line_title(title, official_title, rx),
+        newly_diagnosed_title=_newly_diagnosed_title(title, official_title, rx),
         line_hint=_line_hint(title, official_title, rx),
     )
 
@@ -573,6 +579,19 @@ def _first_line_title(title: str, official: str | None, rx: _Rx) -> str | None:
     for text in (title, official or ""):
         if rx.untreated_title.search(text) and not rx.treated_title.search(
                 f"{title} {official or ''}"):
+            return text
+    return None
+
+
+def _newly_diagnosed_title(title: str, official: str | None, rx: _Rx) -> str | None:
+    """The title if it says the trial is for newly diagnosed disease and nothing about
+    recurrence or relapse ("Newly Diagnosed Glioblastoma", not "Newly Diagnosed or
+    Recurrent …")."""
+    both = f"{title} {official or ''}"
+    if rx.recurrent_title.search(both):
+        return None
+    for text in (title, official or ""):
+        if rx.newly_diagnosed_title.search(text):
             return text
     return None
 

@@ -531,6 +531,14 @@ class CancerTypeTree:
         k = compact(text)
         return self._exact.get(k) if k else None
 
+    def exact(self, text: str) -> tuple[str, ...]:
+        """The codes of an exact alias of ``text`` (a group gives several), else ``()``:
+        no extent or biomarker stripping, no fuzzy matching. Never raises."""
+        if not text or _PUNCT_ONLY.match(text):
+            return ()
+        alias = self._exact_lookup(text)
+        return tuple(m.code for m in self._matches(alias, 100.0)) if alias else ()
+
     def resolve(self, text: str, limit: int = 5) -> list[ConditionMatch]:
         """Resolve free text or a slug to OncoTree nodes, best first.
 

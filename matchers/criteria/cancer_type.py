@@ -76,8 +76,10 @@ __all__ = [
     "TrialCancerScope",
     "cancer_fit",
     "cancer_rx",
+    "coordinated_cancers",
     "criterion_cancer_value",
     "extract_cancer_types",
+    "mention_fits",
     "prepare_cancer_scope",
     "read_cancer",
 ]
@@ -218,10 +220,66 @@ def extract_cancer_types(c: CriterionText, rules: Rules) -> list[CancerTypeFact]
     return facts
 
 
+_HEAD_NOUN = re.compile(
+    r"(?:cancers?|carcinomas?|adenocarcinomas?|tumou?rs?|malignanc(?:y|ies)|neoplasms?)$", re.I)
+_LIST_ITEM_BEFORE = re.compile(
+    r"(?P<item>[A-Za-z][\w-]*(?:\s+[A-Za-z][\w-]*){0,2})\s*"
+    r"(?:,\s*(?:and/or\s+|or\s+|and\s+)?|\s+(?:and/or|or|and)\s+|\s*/\s*)$")
+
+
+def coordinated_cancers(c: CriterionText, facts: Sequence[CancerTypeFact],
+                        ontology: Ontology) -> list[CancerTypeFact]:
+    """Cancer types named by coordination ellipsis before a cancer mention: in
+    "breast, ovarian or prostate cancer" and "ovarian, primary peritoneal or fallopian
+    tube cancer" the head noun is written once. Each list item (1–3 words) is read
+    with the mention's head ("ovarian" + "cancer") through the ontology's exact aliases
+    (no fuzzy matching); items that name no cancer type are left alone. The new facts
+    share the mention's polarity."""
+    out: list[CancerTypeFact] = []
+    taken = [f.span for f in facts]
+    for f in facts:
+        if not f.codes or not _HEAD_NOUN.search(f.text):
+            continue
+        words = f.text.split()
+        heads = [" ".join(words[-k:]) for k in range(1, min(3, len(words)) + 1)]
+        pos = f.span[0]
+        for _ in range(8):
+            m = _LIST_ITEM_BEFORE.search(c.norm, max(c.start, pos - 80), pos)
+            if m is None:
+                break
+            item_words = m.group("item").split()
+            found: tuple[str, tuple[str, ...]] | None = None
+            for k in range(len(item_words), 0, -1):
+                item = " ".join(item_words[-k:])
+                for head in heads:
+                    codes = tuple(code for code in ontology.cancer_types.exact(f"{item} {head}")
+                                  if _ONCOTREE_CODE.fullmatch(code))
+                    if codes:
+                        found = (item, codes)
+                        break
+                if found:
+                    break
+            if found is None:
+                break
+            item, codes = found
+            s = m.end("item") - len(item)
+            e = m.end("item")
+            if any(a < e and s < b for a, b in taken):
+                break
+            taken.append((s, e))
+            out.append(CancerTypeFact(span=(s, e), text=c.text[s:e], negated=f.negated,
+                                      exception=f.exception, codes=codes,
+                                      rule="cancer_type.coordination"))
+            pos = s
+    return out
+
+
 def _extract(c: CriterionText, ctx: ExtractContext) -> list[Fact]:
-    return [f.model_copy(update={"rule": "cancer_type.generic" if not f.codes
-                                 else "cancer_type.ontology_term"})
-            for f in extract_cancer_types(c, ctx.rules)]
+    facts = [f.model_copy(update={"rule": "cancer_type.generic" if not f.codes
+                                  else "cancer_type.ontology_term"})
+             for f in extract_cancer_types(c, ctx.rules)]
+    extra = coordinated_cancers(c, facts, ctx.ontology)
+    return sorted([*facts, *extra], key=lambda f: f.span)
 
 
 # --------------------------------------------------------------------------------------
@@ -405,25 +463,57 @@ def _generic_conditions_narrowed(
     return ", ".join(names), first
 
 
-def _sibling_shorthand(scope: TrialCancerScope, p: PatientCancer,
-                       best: PreparedCancerFact | None) -> bool:
-    """True if the trial's only fit is a broad ancestor ("lung cancer") while it also names
-    a more specific type under that ancestor on another branch ("non-small cell lung
-    cancer") and nothing on the patient's branch: the broad word is shorthand for the
-    specific one (an SCLC patient is not in a "lung cancer; NSCLC" trial)."""
-    if best is None:
+def _is_evidence(pf: PreparedCancerFact, scope: TrialCancerScope) -> bool:
+    """True if the mention is evidence of whom the trial enrols: any mention of the
+    conditions, title or an enrolling inclusion criterion, except a bare generic word in
+    a criterion ("tumour" in a PD-L1 criterion, "cancers" closing a list) and a bare
+    generic word among non-cancer conditions ("Cancer" beside "Cardiovascular Diseases";
+    "Tumor" beside "Degenerative Disc Disease")."""
+    f = pf.fact
+    if pf.source == "inclusion" and f.generic_word is not None:
         return False
+    return not (pf.source == "condition" and scope.conditions_non_cancer
+                and not scope.conditions_specific and f.generic_word in _BARE_CANCER_WORDS)
+
+
+def _narrowed(scope: TrialCancerScope, p: PatientCancer,
+              scored: Sequence[tuple[PreparedCancerFact, int]],
+              best: PreparedCancerFact) -> tuple[PreparedCancerFact, bool] | None:
+    """The specific mention that narrows a broad fit, or None.
+
+    The trial's best fit for the patient is a broad mention — a tissue-level class
+    ("lung cancer", "ovarian cancer") or a group ("leukemia", "GI cancers") — while it
+    also names, among its population mentions, a more specific type under that mention
+    that is not the patient's, and no mention names the patient's type more closely:
+    the broad word is shorthand for the specific one ("Lung Cancer; NSCLC" is an NSCLC
+    trial, "Leukemia, Other" titled "Hairy Cell Leukemia Registry" is an HCL registry,
+    "Cancer Gi" whose inclusion criteria say "a periampullary cancer" is a periampullary
+    trial). A criterion that lists the specific type beside one that fits the patient
+    ("ovarian carcinoma, fallopian tube carcinoma or primary peritoneal carcinoma") is a
+    list of alternatives, not a narrowing. Returns the narrowing mention and whether the
+    broad mention is a tissue node or group (True: the trial is not for the patient) or
+    a deeper class (False: possibly not).
+    """
     lineage = set(p.lineage)
-    broad = {c for c in best.fact.codes if c in lineage}
+    group = set(best.fact.codes) if len(best.fact.codes) > 1 else set()
+    broad = ({c for c in best.fact.codes if c in lineage} | group)
     if not broad:
-        return False
-    for pf in scope.positive:
-        for code, anc in zip(pf.fact.codes, pf.ancestors, strict=False):
-            if code in lineage:
-                continue
-            if anc & broad and code not in lineage:
-                return True
-    return False
+        return None
+    tissue_level = bool(group) or any(
+        not anc for code, anc in zip(best.fact.codes, best.ancestors, strict=False)
+        if code in broad)
+    fitting = {id(q.criterion) for q, lvl in scored if lvl >= SPECIFIC and q.criterion}
+    for q, lvl in scored:
+        if lvl != NONE or not q.fact.codes or q is best:
+            continue
+        if q.criterion is not None and id(q.criterion) in fitting:
+            continue
+        if best.source == "inclusion" and q.source == "inclusion":
+            continue  # two criteria: other cohorts, not a shorthand
+        if any(code in broad or anc & broad
+               for code, anc in zip(q.fact.codes, q.ancestors, strict=False)):
+            return q, tissue_level
+    return None
 
 
 def _codes_heme(positive: Sequence[PreparedCancerFact], onto: Ontology) -> bool | None:
@@ -444,7 +534,12 @@ def _match_level(pf: PreparedCancerFact, p: PatientCancer) -> tuple[int, float, 
     for code, anc, level, name in zip(f.codes, pf.ancestors, pf.levels, pf.names,
                                       strict=False):
         if code == p.code:
-            return EXACT, 1.0, name
+            if len(f.codes) == 1:
+                return EXACT, 1.0, name
+            # one member of a group ("leukemia", "melanoma", "ovarian cancer"): the
+            # mention is the broad class, not the patient's type by name
+            best = (ANCESTOR, 0.8, name)
+            continue
         if code in lineage:
             if not p.malignant:
                 continue  # an intermediate neoplasm is not its malignant parent class
@@ -480,6 +575,12 @@ def _match_level(pf: PreparedCancerFact, p: PatientCancer) -> tuple[int, float, 
     return best
 
 
+def mention_fits(pf: PreparedCancerFact, p: PatientCancer) -> bool:
+    """True if the mention accepts the patient's cancer (exactly, as an ancestor or
+    group, or by generic wording)."""
+    return _match_level(pf, p)[0] >= GENERIC
+
+
 @dataclass(slots=True)
 class CancerFit:
     """Trial-level cancer-type fit: status, specificity in [0, 1], and the deciding
@@ -494,7 +595,17 @@ class CancerFit:
 
 
 def cancer_fit(scope: TrialCancerScope, p: PatientCancer) -> CancerFit:
-    """Judge the trial's cancer types against the patient's (see module docstring)."""
+    """Judge the trial's cancer types against the patient's (see the module docstring).
+
+    In order: a trial-wide exclusion of the patient's cancer → ``not_met``; no
+    population evidence (:func:`_is_evidence`) → ``not_met``; the best-fitting mention
+    narrowed by a more specific one (:func:`_narrowed`) → ``not_met`` (or ``unknown``
+    below the tissue level); generic conditions narrowed by the inclusion criteria →
+    ``not_met``; a fit only through a criterion while the conditions name other cancers
+    → ``unknown``; then by the best match level: exact or ancestor → ``met``, generic
+    wording → ``met`` (``unknown`` beside other named cancers), a more specific trial
+    type → ``unknown``, none → ``not_met``.
+    """
     pname = p.name
     for neg in scope.negative:
         f = neg.fact
@@ -504,10 +615,27 @@ def cancer_fit(scope: TrialCancerScope, p: PatientCancer) -> CancerFit:
             return CancerFit(CriterionStatus.NOT_MET, 0.0,
                              f"Trial excludes {_quote(f.text)}; patient has {pname}.",
                              text, span)
+    if not scope.positive:
+        # Precision first: a trial naming no recognizable cancer type (most often a
+        # non-oncology study) is not offered; the index never selects it either.
+        return CancerFit(CriterionStatus.NOT_MET, 0.0,
+                         "No cancer type recognized in the trial's conditions, title or "
+                         f"criteria; not a trial for {pname}.",
+                         f"Conditions: {scope.condition_text}", (0, 0), NONE)
+    evidence = [pf for pf in scope.positive if _is_evidence(pf, scope)]
+    if not evidence:
+        words = ", ".join(dict.fromkeys(_quote(pf.fact.text, 40) for pf in scope.positive))
+        return CancerFit(CriterionStatus.NOT_MET, 0.0,
+                         f"Trial names cancer only as a bare word ({words}) beside "
+                         f"non-cancer conditions or inside a criterion; it is not a study "
+                         f"of a cancer population such as {pname}.",
+                         f"Conditions: {scope.condition_text}", (0, 0), NONE)
+    scored: list[tuple[PreparedCancerFact, int]] = []
     best: tuple[int, float, str, PreparedCancerFact | None] = (NONE, 0.0, "", None)
     cond_best = NONE
-    for cand in scope.positive:
+    for cand in evidence:
         lvl, sp, nm = _match_level(cand, p)
+        scored.append((cand, lvl))
         if cand.source == "condition":
             cond_best = max(cond_best, lvl)
         if (lvl, sp) > (best[0], best[1]):
@@ -517,57 +645,46 @@ def cancer_fit(scope: TrialCancerScope, p: PatientCancer) -> CancerFit:
             and scope.codes_heme != p.hematologic):
         # "Lymphoid Malignancies": the generic word is qualified by the named cancers.
         level, spec = NONE, 0.0
+    mention = pf.fact.text if pf else ""
+    text = pf.criterion.text if (pf and pf.criterion) else (
+        f"Conditions: {scope.condition_text}")
+    span = pf.criterion.span if (pf and pf.criterion) else (0, 0)
+    if level == ANCESTOR and pf is not None:
+        narrowed = _narrowed(scope, p, scored, pf)
+        if narrowed is not None:
+            q, decisive = narrowed
+            where = q.criterion.text if q.criterion else f"Conditions: {scope.condition_text}"
+            qspan = q.criterion.span if q.criterion else (0, 0)
+            reason = (f"Trial names {_quote(mention)} but its population is "
+                      f"{_quote(q.fact.text)}, which is not the patient's {pname}.")
+            if decisive:
+                return CancerFit(CriterionStatus.NOT_MET, 0.0, reason, where, qspan, NONE)
+            return CancerFit(CriterionStatus.UNKNOWN, 0.4, reason, where, qspan, SPECIFIC)
     if (level >= GENERIC and pf is not None and pf.source == "inclusion" and cond_best
             < SPECIFIC and ((scope.conditions_specific and not scope.conditions_generic) or (
                 not scope.conditions_generic and not scope.conditions_specific
                 and scope.condition_entries))):
         # Only a criterion mention fits while the conditions list names other cancers
-        # (or none: "chronic heart failure"): a stray mention ("MBC-CML", a history of
-        # breast cancer in a cardiology study) or one cohort among others — not a clear
-        # fit.
+        # (or none: "chronic heart failure"): one cohort among others or a stray mention
+        # ("MBC-CML", a history of breast cancer in a cardiology study) — not a clear fit.
         return CancerFit(CriterionStatus.UNKNOWN, 0.3,
                          f"Trial's conditions name other cancer types; {pname} appears only "
                          f"in a criterion ({_quote(pf.fact.text)}).",
                          pf.criterion.text if pf.criterion else "", pf.criterion.span
                          if pf.criterion else (0, 0), SPECIFIC)
-    mention = pf.fact.text if pf else ""
-    text = pf.criterion.text if (pf and pf.criterion) else (
-        f"Conditions: {scope.condition_text}")
-    span = pf.criterion.span if (pf and pf.criterion) else (0, 0)
-    if not scope.positive:
-        # Precision first: a trial naming no recognizable cancer type (most often a
-        # non-oncology study) is not offered; the index never selects it either.
-        return CancerFit(CriterionStatus.NOT_MET, 0.0,
-                         "No cancer type recognized in the trial's conditions, title or "
-                         f"criteria; not a trial for {pname}.",
-                         f"Conditions: {scope.condition_text}", (0, 0), NONE)
-    if level == ANCESTOR and _sibling_shorthand(scope, p, pf):
-        return CancerFit(
-            CriterionStatus.UNKNOWN, 0.4,
-            f"Trial names {_quote(pf.fact.text if pf else '')} but also a more specific "
-            f"type that is not the patient's; {pname} may not be the population.",
-            text if pf else "", span, SPECIFIC)
     if level >= ANCESTOR:
         how = "exactly" if level == EXACT else f"as {name}"
         return CancerFit(CriterionStatus.MET, spec,
                          f"Trial enrols {_quote(mention)}; patient's {pname} matches {how}.",
                          text, span, level)
     if level == GENERIC:
-        narrowed = _generic_conditions_narrowed(scope, p)
-        if narrowed is not None:
+        narrowed_g = _generic_conditions_narrowed(scope, p)
+        if narrowed_g is not None:
             return CancerFit(
                 CriterionStatus.NOT_MET, 0.0,
                 f"Trial's conditions are generic ({_quote(mention)}), but its inclusion "
-                f"criteria enrol only {narrowed[0]}; patient has {pname}.",
-                narrowed[1].text, narrowed[1].span, NONE)
-        if (pf is not None and pf.source == "condition" and scope.conditions_non_cancer
-                and not scope.conditions_specific
-                and pf.fact.generic_word in _BARE_CANCER_WORDS):
-            return CancerFit(
-                CriterionStatus.UNKNOWN, 0.3,
-                f"Trial names cancer only as {_quote(mention)} among non-cancer conditions "
-                f"({_quote('; '.join(scope.condition_entries), 120)}); whether it is "
-                f"a study for {pname} is unclear.", text, span, SPECIFIC)
+                f"criteria enrol only {narrowed_g[0]}; patient has {pname}.",
+                narrowed_g[1].text, narrowed_g[1].span, NONE)
         if scope.conditions_specific and not scope.conditions_generic and cond_best < SPECIFIC:
             return CancerFit(
                 CriterionStatus.UNKNOWN, 0.3,
@@ -582,13 +699,13 @@ def cancer_fit(scope: TrialCancerScope, p: PatientCancer) -> CancerFit:
         else:
             reason = f"Trial is for {name}; the patient's subtype of {pname} is not specified."
         return CancerFit(CriterionStatus.UNKNOWN, spec, reason, text, span, level)
-    names = sorted({n for pf2 in scope.positive for n in pf2.names})[:6]
+    names = sorted({n for pf2 in evidence for n in pf2.names})[:6]
     generic = [g for g in ("solid tumours" if any(pf2.fact.any_solid_tumor
-                                                   for pf2 in scope.positive) else "",)
+                                                   for pf2 in evidence) else "",)
                if g]
     listed = ", ".join(names + generic) or "other cancers"
     reason = f"Trial is for {listed}; patient has {pname}."
-    if not p.malignant and any(code in p.lineage for pf2 in scope.positive
+    if not p.malignant and any(code in p.lineage for pf2 in evidence
                                for code in pf2.fact.codes):
         reason = (f"Trial is for malignant {listed}; {pname} is an intermediate "
                   "(non-metastasizing) neoplasm, not a malignant tumour of that class.")

@@ -519,15 +519,45 @@ def read_performance(profile: PatientProfile) -> PatientPerformance:
 
 def compare_performance(f: PerformanceStatusFact, p: NormalizedPatient,
                         ctx: CompareContext) -> Atom:
-    """The patient's ECOG grade within the fact's ECOG bounds (inclusive)."""
-    ecog = p.performance.ecog
-    if ecog is None:
-        return Atom(f, None, "ECOG not given", "ECOG performance status?")
+    """The patient's performance status against the fact's bounds: a Karnofsky/Lansky
+    bound against the patient's Karnofsky score when both are on that scale, else the
+    ECOG grade within the fact's ECOG bounds — a patient known only by Karnofsky counts
+    as every ECOG grade the score may mean (:func:`kps_to_ecog` bands, Oken 1982 and
+    Buccheri 1996): true if all of them fit, false if none does, else unknown."""
+    ecog, kps = p.performance.ecog, p.performance.karnofsky
+    if (kps is not None and f.scale in ("KPS", "LANSKY")
+            and (f.value_min is not None or f.value_max is not None)):
+        ok = (f.value_min is None or kps >= f.value_min) and (
+            f.value_max is None or kps <= f.value_max)
+        return Atom(f, ok, f"Karnofsky {kps}")
+    if f.ecog_min is None and f.ecog_max is None:
+        said = f"ECOG {ecog}" if ecog is not None else (
+            f"Karnofsky {kps}" if kps is not None else "performance status not given")
+        return Atom(f, None, said, "performance status?", key=False)
     lo = f.ecog_min if f.ecog_min is not None else 0
     hi = f.ecog_max if f.ecog_max is not None else 5
-    if f.ecog_min is None and f.ecog_max is None:
-        return Atom(f, None, f"ECOG {ecog}", "performance status?", key=False)
-    return Atom(f, lo <= ecog <= hi, f"ECOG {ecog}")
+    if ecog is not None:
+        return Atom(f, lo <= ecog <= hi, f"ECOG {ecog}")
+    if kps is not None:
+        grades = _kps_grades(kps)
+        inside = [lo <= g <= hi for g in grades]
+        value = True if all(inside) else (False if not any(inside) else None)
+        return Atom(f, value, f"Karnofsky {kps} (ECOG {_range(grades)})",
+                    None if value is not None else "ECOG performance status?")
+    return Atom(f, None, "ECOG not given", "ECOG performance status?")
+
+
+def _kps_grades(kps: int) -> list[int]:
+    """The ECOG grades a Karnofsky score may mean (``performance_status.toml`` bands)."""
+    from matchers.rules import load_rules
+
+    bands = _compiled(load_rules().performance_status).bands
+    band = next((b for b in bands if kps >= b[0]), bands[-1])
+    return list(range(band[1], band[2] + 1))
+
+
+def _range(grades: list[int]) -> str:
+    return f"{grades[0]}" if len(grades) == 1 else f"{grades[0]}–{grades[-1]}"
 
 
 CATEGORY = Category(

@@ -603,6 +603,15 @@ def _received_value(f: PriorTherapyFact, p: PatientTherapies) -> Atom:
     drugs = {d.lower() for d in f.drugs}
     label = _therapy_label(f)
     fam = setting_family(f.setting)
+    where = f" ({f.setting})" if f.setting else ""
+    if not p.known:
+        # Unknown is not none: a profile that does not list prior therapies says nothing
+        # about them ("no prior platinum" is not met, "must have received platinum" is
+        # not failed: both are open questions).
+        if f.min_lines is not None or f.max_lines is not None:
+            return Atom(f, None, "prior therapies not stated",
+                        f"number of prior lines of {label}{where}?")
+        return Atom(f, None, "prior therapies not stated", f"prior {label}{where}?")
 
     def matches(t: NormalizedTherapy) -> Tri:
         if classes or drugs:
@@ -627,7 +636,6 @@ def _received_value(f: PriorTherapyFact, p: PatientTherapies) -> Atom:
             if in_setting is False:
                 continue
         (sure if m is True and in_setting is True else maybe).append(t)
-    where = f" ({f.setting})" if f.setting else ""
     names = ", ".join(t.name for t in sure) if sure else "none"
     question = f"prior {label}{where}?"
 
@@ -694,10 +702,10 @@ def _worded(a: Atom, p: PatientTherapies, ctx: CompareContext) -> Atom:
     assert isinstance(f, PriorTherapyFact)
     washout = ctx.criterion is not None and ctx.criterion.washout
     if (washout and f.relation in ("received", "naive") and f.min_lines is None
-            and f.max_lines is None and a.value is not None):
+            and f.max_lines is None):
         return Atom(f, None, a.patient + " (timing/washout is checked at screening)",
                     "time since last treatment?", key=False)
-    if f.min_agents is not None and a.value is not False:
+    if f.min_agents is not None and a.value is not False and p.known:
         classes = set(f.classes)
         drugs = {d.lower() for d in f.drugs}
         agents: set[str] = set()

@@ -13,7 +13,8 @@ setting of a therapy ("prior chemotherapy for metastatic disease").
 extent truths they imply (AJCC 8th; NCI definitions of "advanced", "locally advanced",
 "metastatic"): stage IV = metastatic and advanced; III = locally advanced; IIIB/IIIC
 advanced; 0–II early/localized — each overridden by a stated resectability; advanced
-therapy lines imply recurrent disease below stage IV.
+therapy lines imply recurrent disease below stage IV, and progression on a therapy
+makes the disease refractory (and recurrent below stage IV).
 
 **Comparison** (:func:`compare_stage`) — the patient's stage within the fact's stages (a
 group with sub-stages half inside is unknown: "exact stage?"), else the extent words.
@@ -339,7 +340,13 @@ def read_stage(profile: PatientProfile, cancer: PatientCancer,
     if group != "IV" and any(t.setting_family == "advanced" for t in therapy.therapies
                              if t.systemic):
         extents.setdefault("recurrent", True)
-    if not therapy.therapies and group in ("0", "I", "II"):
+    if any(t.progressed for t in therapy.therapies):
+        # Disease that progressed on or after a therapy is refractory to it, and (short of
+        # stage IV, where "metastatic" already says it) recurrent.
+        extents.setdefault("refractory", True)
+        if group != "IV":
+            extents.setdefault("recurrent", True)
+    if therapy.known and not therapy.therapies and group in ("0", "I", "II"):
         extents.setdefault("recurrent", False)
         extents.setdefault("refractory", False)
     return PatientStage(label=label, group=group, extents=extents,

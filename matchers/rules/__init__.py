@@ -189,6 +189,8 @@ class CancerRules(_Strict):
     generic_neighbours: tuple[str, ...]
     """Plain words (not regexes) that may stand right before a generic "cancer" /
     "malignancy" and keep it generic; any other word there is an unresolved site."""
+    condition_exclusion_cues: tuple[str, ...] = Field(min_length=1)
+    """Plain words after which a conditions-list entry names excluded cancers."""
 
 
 # --------------------------------------------------------------------------------------
@@ -292,6 +294,8 @@ class ShapeRules(_Strict):
     treated_title: tuple[str, ...]
     first_line: tuple[str, ...]
     later_line: tuple[str, ...]
+    newly_diagnosed_title: tuple[str, ...]
+    recurrent_title: tuple[str, ...]
     bare_generic_words: tuple[str, ...]
     carcinoma_word: tuple[str, ...]
 

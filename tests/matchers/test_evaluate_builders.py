@@ -102,7 +102,8 @@ def make_trial(
     pt = ParsedTrial(nct_id=nct_id, parser_version="test", criteria=shape.criteria,
                      conditions=shape.conditions, condition_text=cond_text,
                      conditions_non_cancer=shape.conditions_non_cancer,
-                     first_line_title=shape.first_line_title, line_hint=shape.line_hint)
+                     first_line_title=shape.first_line_title,
+                     newly_diagnosed_title=shape.newly_diagnosed_title, line_hint=shape.line_hint)
     return index_trial(summary, pt, ontology)
 
 
