@@ -37,6 +37,7 @@ from service.batch import BatchQueue, arq_pool
 from service.deps import ServiceState
 from service.engine import IndexHolder
 from service.errors import install_error_handlers
+from service.fhir.routes import router as fhir_router
 from service.middleware import AccessLogMiddleware
 from service.routes import router
 from service.schemas import AnswerPage
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         )
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(fhir_router)
     if state is not None:
         app.state.trialmatch = state  # also without a lifespan (httpx ASGITransport)
     return app

@@ -142,10 +142,10 @@ def profile_to_bundle(profile: PatientProfile, *, ontology: Ontology, today: dat
     if profile.histology:
         cexts.append({"url": V.MCODE + "mcode-histology-morphology-behavior",
                       "valueCodeableConcept": {"text": profile.histology}})
-    for name, value in (("measurable-disease", profile.measurable_disease),
-                        ("resectable", profile.resectable)):
-        if value is not None:
-            cexts.append(_ext(name, valueBoolean=value))
+    for name, flag in (("measurable-disease", profile.measurable_disease),
+                       ("resectable", profile.resectable)):
+        if flag is not None:
+            cexts.append(_ext(name, valueBoolean=flag))
     if cexts:
         condition["extension"] = cexts
     if profile.diagnosis_date:

@@ -384,31 +384,54 @@ class _Mapper:
     # ---- cancer type --------------------------------------------------------------
 
     def cancer_code(self, cc: Any, path: str) -> str | None:
-        """OncoTree code of a CodeableConcept (module table), or None."""
+        """OncoTree code of a CodeableConcept (module table), or None. Every coding and
+        the text are read; the most specific code wins when the others are its
+        ancestors (ICD-10 C34.1 → LUNG, SNOMED "Adenocarcinoma of lung" → LUAD: LUAD),
+        else the first coding's."""
         tree = self.onto.cancer_types
+        found: list[str] = []
         for i, c in enumerate(_codings(cc)):
             system, code = str(c.system or ""), str(c.code or "")
-            found: str | None = None
+            hit: str | None = None
             if system == V.ONCOTREE and tree.get(code) is not None:
-                found = code
+                hit = code
             elif system == V.SNOMED and code in self.vocab.cancer:
-                found = self.vocab.cancer[code]["oncotree"]
+                hit = self.vocab.cancer[code]["oncotree"]
             elif system in V.NCIT_SYSTEMS or system == V.UMLS:
-                found = self._by_reference(code, system)
+                hit = self._by_reference(code, system)
             elif system in (V.ICD10CM, V.ICD10):
-                found = self.vocab.icd10_oncotree(code)
-            if found is not None:
-                return found
-            if not (system == V.SNOMED and c.display):
+                hit = self.vocab.icd10_oncotree(code)
+            if hit is not None:
+                found.append(hit)
+            elif not (system == V.SNOMED and c.display):
                 self.acc.miss(f"{path}.coding[{i}]", "code not in the cancer-type tables", c)
         for text in [getattr(cc, "text", None), *[c.display for c in _codings(cc)]]:
             if not text:
                 continue
             cleaned = re.sub(r"\s*\((?:disorder|morphologic abnormality)\)\s*$", "", str(text))
             for match in tree.resolve(cleaned, limit=1):
-                if match.score >= 85:
-                    return str(match.code)
-        return None
+                if match.score >= 85 and (not found or tree.is_within(match.code, found[0])):
+                    found.append(str(match.code))
+        if not found:
+            return None
+        best = found[0]
+        for code in found[1:]:
+            if tree.is_within(code, best):
+                best = code
+        return best
+
+    def _refine(self, code: str, histology: str) -> str:
+        """A site-level code made specific by the histology when exactly one of the
+        OncoTree codes the ontology ties to that histology lies under it ("Lung" +
+        adenocarcinoma → LUAD; "Bowel" + adenocarcinoma stays: several)."""
+        tree = self.onto.cancer_types
+        term_id = self.onto.histology.resolve(histology)
+        term = self.onto.histology.terms.get(term_id) if term_id else None
+        if term is None:
+            return code
+        inside = [c for c in term.cancer_codes if c != code and tree.get(c) is not None
+                  and tree.is_within(c, code)]
+        return inside[0] if len(inside) == 1 else code
 
     def _by_reference(self, code: str, system: str) -> str | None:
         tree = self.onto.cancer_types
@@ -466,6 +489,8 @@ class _Mapper:
         tree = self.onto.cancer_types
         if node is not None and (code is None or tree.is_within(node, code)):
             code = node
+        if code is not None and words and tree.children(code):
+            code = self._refine(code, words)
         self.acc.put("cancer_type", code, f"{path}.code")
         if words:
             self.acc.put("histology", words, f"{path}.extension[{HISTOLOGY_EXT}]")

@@ -162,7 +162,7 @@ ICD10_TOPOGRAPHY: tuple[tuple[str, str, str], ...] = (
     # (first code, last code, OncoTree node): ICD-10-CM chapter II malignant neoplasms by
     # primary site (C00-C96), read to the OncoTree tissue/main node they denote.
     ("C00", "C14", "HEAD_NECK"), ("C15", "C15", "EGC"), ("C16", "C16", "STOMACH"),
-    ("C17", "C17", "BOWEL"), ("C18", "C18", "COAD"), ("C19", "C20", "READ"),
+    ("C17", "C20", "BOWEL"),
     ("C21", "C21", "ANAL"), ("C22", "C22", "LIVER"), ("C23", "C24", "BILIARY_TRACT"),
     ("C25", "C25", "PANCREAS"), ("C32", "C32", "HEAD_NECK"), ("C33", "C34", "LUNG"),
     ("C37", "C37", "THYMUS"), ("C40", "C41", "BONE"), ("C43", "C43", "MEL"),
