@@ -245,11 +245,12 @@ def score_patient(
 # --------------------------------------------------------------------------------------
 
 
-async def load_index(corpus: Path, redis_url: str | None, ontology: Any) -> Any:
+async def load_index(corpus: Path, redis_url: str | None, ontology: Any, *,
+                     namespace: str = NAMESPACE) -> Any:
     """Import ``corpus`` through ``trial_cache.import_dump`` with the service's parser and
-    index-code function, then load the published generation exactly as the service does
-    at start-up (``service.engine.load_published_index``). Returns the service's
-    ``LoadedIndex`` snapshot."""
+    index-code function into the Redis ``namespace``, then load the published generation
+    exactly as the service does at start-up (``service.engine.load_published_index``).
+    Returns the service's ``LoadedIndex`` snapshot."""
     from matchers.settings import MatcherSettings
     from service.engine import index_codes_for, load_published_index, make_parser
     from trial_cache.embedded import open_redis
@@ -257,7 +258,7 @@ async def load_index(corpus: Path, redis_url: str | None, ontology: Any) -> Any:
     from trial_cache.settings import TrialCacheSettings
     from trial_cache.store import TrialStore
 
-    overrides: dict[str, Any] = {"redis_namespace": NAMESPACE}
+    overrides: dict[str, Any] = {"redis_namespace": namespace}
     if redis_url:
         overrides["redis_url"] = redis_url
     settings = TrialCacheSettings(**overrides)

@@ -48,8 +48,8 @@ class NoteCue(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     literal: str = Field(min_length=1)
-    category: Literal["HISTORICAL", "FAMILY", "HYPOTHETICAL"]
-    direction: Literal["FORWARD", "BACKWARD", "BIDIRECTIONAL"]
+    category: Literal["HISTORICAL", "FAMILY", "HYPOTHETICAL", "PSEUDO"]
+    direction: Literal["FORWARD", "BACKWARD", "BIDIRECTIONAL", "PSEUDO"]
     max_scope: int | None = Field(default=None, ge=1, le=50)
 
 

@@ -148,6 +148,8 @@ _LINE = re.compile(r"\b(?P<n>first|1st|second|2nd|third|3rd|fourth|4th|fifth|5th
                    r"|\b(?P<k>[1-5])L\b", re.I)
 _LINE_NUMBER = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3,
                 "fourth": 4, "4th": 4, "fifth": 5, "5th": 5}
+_ADVANCED_BEFORE = re.compile(r"\b(?:metastatic|metastases|recurrence|recurrent|relapsed?"
+                              r"|progression|stage\s+IV|unresectable)\b", re.I)
 _SAME_LINE = re.compile(r"\b(?:maintenance|adjuvant|concurrent|concomitant|consolidation)\b",
                         re.I)
 _SETTING = re.compile(r"\b(neoadjuvant|adjuvant|maintenance|metastatic|perioperative"
@@ -196,6 +198,7 @@ _ECOG = re.compile(r"\b(?:ecog|zubrod|who)(?:\s+(?:performance\s+status|ps))?\s*
                    r"\s*(?P<v>[0-4])(?!\s*[-–]\s*\d)\b", re.I)
 _KPS = re.compile(r"\b(?:karnofsky(?:\s+performance\s+(?:status|score))?|kps)\s*(?:of|score|=|:)?"
                   r"\s*(?P<v>\d{2,3})\s*%?", re.I)
+_STAGE_LABEL = re.compile(r"\b[Ss]tage\s+(?P<s>IV|I{1,3}|0)(?P<l>[ABCabc])?\d?(?![A-Za-z])")
 _FIGO = re.compile(r"\bFIGO\s+(?:stage\s+)?(?P<s>IV|I{1,3})(?P<l>[ABC])?\d?\b")
 _MSI_VALUE = (("MSS", re.compile(r"\bmss\b|microsatellite[- ]stable", re.I)),
               ("MSI-H", re.compile(r"msi[- ]?h(?:igh)?\b|instability[- ]?high|unstable", re.I)),
@@ -206,7 +209,7 @@ _UNKNOWN_VALUE = re.compile(r"^\W*(?:not\s+(?:tested|done|assessed|performed|ava
                             r"|pending|unknown|equivocal|indeterminate)\b", re.I)
 _MARKER_SEP = re.compile(r"^\s*(?:,|and|/|or|&)\s*$", re.I)
 _VALUE = re.compile(
-    r"^(?:[\s:=(]|-(?=[A-Za-z+]))*(?P<v>"
+    r"^(?:/[A-Z0-9]{1,2}\b)?(?:[\s:=(]|-(?=[A-Za-z+]))*(?P<v>"
     r"(?:IHC\s*)?[0-3]\s*\+(?:\s*\(?\s*(?:by\s+)?IHC\)?)?"
     r"|(?:TPS|CPS|TC|IC)\s*(?:of\s+)?(?:<|>|≥|≤|>=|<=)?\s*\d+(?:\.\d+)?\s*%?"
     r"|(?:<|>|≥|≤|>=|<=)?\s*\d+(?:\.\d+)?\s*%"
@@ -506,9 +509,11 @@ class NoteExtractor:
                     found.append((label, fact.span))
                 elif fact.extents and extent is None:
                     extent = (str(fact.extents[0].value).replace("_", " "), fact.span)
-        for fm in _FIGO.finditer(doc.norm):
-            found.append((fm.group("s") + (fm.group("l") or ""), fm.span()))
-        found.sort(key=lambda x: x[1])
+        for rx in (_FIGO, _STAGE_LABEL):
+            for fm in rx.finditer(doc.norm):
+                if self._status(doc, *fm.span()) not in {"negated", "hypothetical", "family"}:
+                    found.append((fm.group("s") + (fm.group("l") or "").upper(), fm.span()))
+        found = sorted(set(found), key=lambda x: x[1])
         for label, span in found:
             # a later statement wins (restaging, recurrence) unless it only repeats the
             # group of a more specific earlier one ("stage IVB ... stage IV")
@@ -529,6 +534,10 @@ class NoteExtractor:
 
     def _biomarkers(self, doc: NoteDocument, f: _Found) -> None:
         terms = sorted(doc.terms_of("BIOMARKER", "VARIANT"), key=lambda t: (t.start, -t.end))
+        # "IDH1/IDH2" is also matched whole (as the IDH group): keep the named genes
+        terms = [t for t in terms if not (re.search(r"/[A-Za-z]", doc.norm[t.start:t.end]) and any(
+            o is not t and o.label == "BIOMARKER" and t.start <= o.start and o.end <= t.end
+            for o in terms))]
         markers: list[tuple[str, int, int, str | None]] = []  # marker, start, end, variant text
         last_end = -1
         for t in terms:
@@ -582,12 +591,17 @@ class NoteExtractor:
         """A variant result with what follows it: "(E746_A750del)" kept, "IHC negative"
         / "not detected" turning it into an absent variant."""
         after = doc.norm[end:end + 40]
+        full = len(variant)
+        variant = re.sub(r"^[A-Z][A-Z0-9-]{1,9}\s+(?=\S)", "", variant)  # "BRAF V600E" → V600E
         paren = re.match(r"\s*(\([^()]{1,30}\))", after)
-        text = variant + (f" {paren.group(1)}" if paren else "")
+        word = re.match(r"\s*(mutation|mutated|mutant|deletion|insertion|amplification|fusion"
+                        r"|rearrangement|alteration)\b", after, re.I)
+        text = variant + (f" {paren.group(1)}" if paren else "") + (
+            f" {word.group(1)}" if word and not paren else "")
         if re.match(r"[\s)(\w-]{0,15}?\b(?:negative|not\s+detected|absent|wild[- ]?type)\b",
                     after, re.I):
             text = f"{variant} negative"
-        return text, (end - len(variant), end + (paren.end() if paren else 0))
+        return text, (end - full, end + (paren.end() if paren else 0))
 
     def _negated_marker(self, doc: NoteDocument, s: int) -> bool:
         """Negated by a cue before it in its clause, with only other markers, commas and
@@ -653,6 +667,12 @@ class NoteExtractor:
             text = f"{'positive' if pct >= 1 else 'negative'} ({text.replace(' ', '')})"
         if negated and value is not None and not re.search(r"neg|wild|not|no\b|absent", low):
             text = f"no {text}"
+        if marker != "HER2" and re.fullmatch(r"(?:no\s+|not\s+)?(?:amplification|amplified)"
+                                             r"|amplification\s+not\s+detected", text.lower()):
+            # "no MET amplification" says nothing of MET mutations: an amplification result
+            key = f"{marker}_amplification"
+            text = "not detected" if re.match(r"no|not|amplification\s+not", text.lower()) else (
+                "detected")
         if germline and not key.startswith("g"):
             key = "g" + key
         self._put_marker(f, key, text, (s, max(e, vspan[1])), doc.text[s:max(e, vspan[1])],
@@ -755,6 +775,9 @@ class NoteExtractor:
             sm = _SETTING.search(f"{lead} {doc.norm[r.start:min(ce, r.end + 40)]}")
             if sm:
                 entry["setting"] = sm.group(1).lower().replace("-", " ")
+            elif r.systemic and _ADVANCED_BEFORE.search(doc.norm[:cs]):
+                # advanced disease is stated before this regimen's clause: given for it
+                entry["setting"] = "advanced"
             if _PROGRESSED.search(window) and not _NO_PROGRESSION.search(window):
                 entry["progressed"] = True
             entry.update(self._dates(doc, r, min(ce, next_start)))
@@ -836,7 +859,9 @@ class NoteExtractor:
                     continue
                 ids = frozenset(d for d in drugs if d in vocab.drugs)
                 classes = sorted(set().union(*(vocab.classes_of(d) for d in ids)) if ids else set())
-                found.append((s, e, doc.text[s:e], True, classes, ids))
+                # the drugs spelled out, so the normalizer resolves the regimen's classes
+                words = f"{doc.text[s:e]} ({' + '.join(drugs)})"
+                found.append((s, e, words, True, classes, ids))
         for rx, cls in ((_SURGERY, "surgery"), (_RADIO, "radiotherapy")):
             for m in rx.finditer(doc.norm):
                 s, e = m.span()
