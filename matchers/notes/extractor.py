@@ -422,6 +422,8 @@ class NoteExtractor:
                         phrase = self._phrase_code(doc, hf.span[0], hf.span[1], ())
                         if phrase:
                             votes.append(((phrase,), hf.span, False))
+        if not votes:
+            return  # a histology word alone ("squamous intraepithelial lesion") names no cancer
         for term, span in histology:
             codes = tuple(c for c in self._onto.histology.terms[term].cancer_codes
                           if tree.get(c) is not None) if term in self._onto.histology.terms else ()
