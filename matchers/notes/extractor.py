@@ -156,6 +156,9 @@ _SETTING = re.compile(r"\b(neoadjuvant|adjuvant|maintenance|metastatic|periopera
                       r"|first[- ]line|second[- ]line|third[- ]line)\b", re.I)
 _PROGRESSED = re.compile(r"\b(?:progress(?:ion|ed|ing|ive\s+disease)|refractory|relapsed?\s+on"
                          r"|recurrence\s+on|failed)\b", re.I)
+_PROGRESSED_ON = re.compile(r"\b(?:progress(?:ing|ed|ion)\s+(?:on|after|through|despite)"
+                            r"|refractory\s+to|relapsed?\s+(?:on|after)|failed)\s+"
+                            r"(?:(?:first|second|third|1st|2nd|3rd)[- ]line\s+)?(?:\w+\s+)?$", re.I)
 _NO_PROGRESSION = re.compile(r"\b(?:no|without)\s+(?:\w+\s+){0,2}progression\b", re.I)
 _SURGERY = re.compile(
     r"\b(?:[a-z]+ectomy|resection|resected|excision|excised|debulking(?:\s+surgery)?"
@@ -780,7 +783,8 @@ class NoteExtractor:
             elif r.systemic and _ADVANCED_BEFORE.search(doc.norm[:cs]):
                 # advanced disease is stated before this regimen's clause: given for it
                 entry["setting"] = "advanced"
-            if _PROGRESSED.search(window) and not _NO_PROGRESSION.search(window):
+            if (_PROGRESSED.search(window) and not _NO_PROGRESSION.search(window)) or (
+                    _PROGRESSED_ON.search(doc.norm[max(cs, r.start - 30):r.start])):
                 entry["progressed"] = True
             entry.update(self._dates(doc, r, min(ce, next_start)))
             out.append({k: v for k, v in entry.items() if v is not None})

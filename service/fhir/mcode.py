@@ -41,8 +41,9 @@ Mappings (profile field ← element, code system; notes):
   ``line-of-therapy`` extension, else systemic drugs started within 28 days of a
   line's first drug share that line (:data:`LINE_WINDOW`);
 * ``labs`` ← laboratory ``Observation`` (LOINC table of :mod:`service.fhir.vocab`),
-  ``valueQuantity`` UCUM units → the profile's units (creatinine µmol/L → mg/dL;
-  AST/ALT in U/L take ``referenceRange.high`` as the upper limit of normal);
+  ``valueQuantity`` converted from its UCUM unit to the lab's default unit (counts
+  /µL, haemoglobin g/dL, creatinine and bilirubin mg/dL, clearance mL/min; AST/ALT in
+  U/L divided by ``referenceRange.high`` → × ULN);
 * ``pregnant`` ← ``Observation`` LOINC 82810-3 (LA15173-0 / LA26683-5);
 * ``conditions`` ← other ``Condition`` resources (display or text; refuted → "no …");
 * ``zip`` and the search filters ← ``Parameters``: ``zipCode``, ``travelRadius``
@@ -735,29 +736,33 @@ class _Mapper:
             self.acc.miss(f"{path}.valueCodeableConcept", "pregnancy status not recognised", cc=cc)
 
     def lab(self, path: str, res: Any, lab: str) -> None:
+        """A laboratory Observation → ``labs[lab]`` in the lab's default unit
+        (:data:`service.fhir.vocab.LAB_CONVERSIONS`); AST/ALT in U/L become a multiple of
+        the upper limit of normal (``referenceRange.high``)."""
         q = getattr(res, "valueQuantity", None)
         if q is None or q.value is None:
             self.acc.miss(f"{path}.valueQuantity", f"{lab}: no quantity", cc=res.code)
             return
         ucum = str(q.code or q.unit or "").strip()
-        unit = V.UCUM_UNITS.get(ucum)
-        if unit is None and ucum:
-            self.acc.miss(f"{path}.valueQuantity.code", f"{lab}: unit {ucum!r} not convertible")
+        unit = V.UCUM_UNITS.get(ucum) if ucum else V.LAB_DEFAULT_UNITS[lab]
+        factor = V.LAB_CONVERSIONS.get((lab, unit)) if unit else None
+        where = f"{path}.valueQuantity"
+        if factor is None and not (lab in ("ast", "alt") and unit == "U/L"):
+            self.acc.miss(f"{where}.code", f"{lab}: unit {ucum!r} not convertible")
             return
-        value: dict[str, Any] = {"value": float(q.value)}
-        if unit:
-            value["unit"] = unit
+        value = float(q.value)
         if lab in ("ast", "alt") and unit == "U/L":
             highs = [r.high.value for r in res.referenceRange or [] if r.high is not None]
-            if not highs:
+            if not highs or not float(highs[0]) > 0:
                 self.acc.miss(f"{path}.referenceRange", f"{lab} in U/L needs the upper limit "
                               "of normal (referenceRange.high)")
                 return
-            value["uln"] = float(highs[0])
-        if lab == "creatinine" and unit == "umol/L":
-            value = {"value": round(value["value"] / 88.42, 3), "unit": "mg/dL"}
-        self.acc.profile.setdefault("labs", {})[lab] = value
-        self.acc.sources[f"labs.{lab}"] = f"{path}.valueQuantity"
+            entry = {"value": round(value / float(highs[0]), 3), "unit": "xULN"}
+        else:
+            assert factor is not None
+            entry = {"value": round(value * factor, 4), "unit": V.LAB_DEFAULT_UNITS[lab]}
+        self.acc.profile.setdefault("labs", {})[lab] = entry
+        self.acc.sources[f"labs.{lab}"] = where
 
     # ---- therapies ----------------------------------------------------------------
 

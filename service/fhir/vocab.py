@@ -146,6 +146,27 @@ UCUM_UNITS: dict[str, str] = {
     "U/L": "U/L", "[IU]/L": "U/L",
 }
 
+LAB_DEFAULT_UNITS: dict[str, str] = {
+    # the default unit of each profile lab (matchers.patient.LabValue)
+    "anc": "/uL", "wbc": "/uL", "platelets": "/uL", "hemoglobin": "g/dL",
+    "creatinine_clearance": "mL/min", "creatinine": "mg/dL", "bilirubin": "mg/dL",
+    "ast": "xULN", "alt": "xULN",
+}
+
+LAB_CONVERSIONS: dict[tuple[str, str], float] = {
+    # (lab, unit) → factor to the lab's default unit. Counts: 10^9/L = 10^3/µL = 1000/µL;
+    # haemoglobin: 1 g/L = 0.1 g/dL, 1 mmol/L (monomer) = 1.611 g/dL; creatinine: 1 mg/dL =
+    # 88.42 µmol/L; bilirubin: 1 mg/dL = 17.1 µmol/L (standard SI conversion factors).
+    **{(lab, "/uL"): 1.0 for lab in ("anc", "wbc", "platelets")},
+    **{(lab, "10^9/L"): 1000.0 for lab in ("anc", "wbc", "platelets")},
+    **{(lab, "10^3/uL"): 1000.0 for lab in ("anc", "wbc", "platelets")},
+    ("hemoglobin", "g/dL"): 1.0, ("hemoglobin", "g/L"): 0.1, ("hemoglobin", "mmol/L"): 1.611,
+    ("creatinine", "mg/dL"): 1.0, ("creatinine", "umol/L"): 1 / 88.42,
+    ("bilirubin", "mg/dL"): 1.0, ("bilirubin", "umol/L"): 1 / 17.1,
+    ("creatinine_clearance", "mL/min"): 1.0,
+    ("ast", "xULN"): 1.0, ("alt", "xULN"): 1.0,
+}
+
 HGNC_GENES: dict[str, str] = {
     # HGNC id → approved symbol (https://www.genenames.org).
     "HGNC:1100": "BRCA1", "HGNC:1101": "BRCA2", "HGNC:11998": "TP53", "HGNC:3236": "EGFR",

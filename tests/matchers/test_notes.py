@@ -109,6 +109,14 @@ def test_stage_from_tnm_and_performance_scales(extractor: NoteExtractor) -> None
     assert r.evidence["stage"][0].note  # inferred from M1
 
 
+def test_progression_before_the_drug(extractor: NoteExtractor) -> None:
+    r = _read(extractor, "Lung adenocarcinoma, EGFR exon 19 deletion, stage IVB, progressing "
+                         "on first-line osimertinib.")
+    (therapy,) = r.draft["prior_therapies"]
+    assert therapy["name"] == "osimertinib" and therapy["line"] == 1
+    assert therapy["progressed"] is True
+
+
 def test_note_without_a_cancer_has_no_profile(extractor: NoteExtractor) -> None:
     r = _read(extractor, "48 M with hypertension and severe aortic stenosis.")
     assert r.profile is None

@@ -92,9 +92,9 @@ def test_codes_resolve_through_each_system(ontology: Any) -> None:
     # letrozole and palbociclib started 7 days apart: one line; capecitabine: line 2
     lines = [(t.name, t.line) for t in breast.profile.prior_therapies or []]
     assert lines == [("letrozole", 1), ("palbociclib", 1), ("capecitabine", 2)]
-    # g/L haemoglobin and 10^9/L neutrophils keep their units for the normalizer
-    assert breast.profile.labs["hemoglobin"] == LabValue(value=118.0, unit="g/L")
-    assert breast.profile.labs["anc"] == LabValue(value=2.1, unit="10^9/L")
+    # g/L haemoglobin and 10^9/L neutrophils converted to the profile's default units
+    assert breast.profile.labs["hemoglobin"] == LabValue(value=11.8, unit="g/dL")
+    assert breast.profile.labs["anc"] == LabValue(value=2100.0, unit="/uL")
     lung = bundle_to_profile(_bundle("nsclc_egfr"), ontology=ontology, today=TODAY)
     # ICD-10 C34.11 (LUNG) and SNOMED 254626006 (LUAD): the specific one wins
     assert lung.profile.cancer_type == "LUAD"
@@ -103,7 +103,36 @@ def test_codes_resolve_through_each_system(ontology: Any) -> None:
     assert lung.profile.ecog == 1  # LOINC answer LA9623-5
     assert lung.profile.stage == "IVB"  # pathological stage group, AJCC code 4B
     crc = bundle_to_profile(_bundle("colorectal"), ontology=ontology, today=TODAY)
-    assert crc.profile.labs["creatinine"] == LabValue(value=0.995, unit="mg/dL")  # 88 µmol/L
+    assert crc.profile.labs["creatinine"] == LabValue(value=0.9952, unit="mg/dL")  # 88 µmol/L
+
+
+def _lab_bundle(loinc: str, quantity: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    bundle = _bundle("mesothelioma")
+    bundle["entry"].append({"resource": {
+        "resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+        "valueQuantity": quantity, **extra}})
+    return bundle
+
+
+def test_lab_units_are_converted_or_reported(ontology: Any) -> None:
+    ast = _lab_bundle("1920-8", {"value": 80, "system": "http://unitsofmeasure.org",
+                                 "code": "U/L"}, referenceRange=[{"high": {"value": 40}}])
+    labs = bundle_to_profile(ast, ontology=ontology, today=TODAY).profile.labs
+    assert labs["ast"] == LabValue(value=2.0, unit="xULN")
+    bili = _lab_bundle("1975-2", {"value": 34.2, "system": "http://unitsofmeasure.org",
+                                  "code": "umol/L"})
+    labs = bundle_to_profile(bili, ontology=ontology, today=TODAY).profile.labs
+    assert labs["bilirubin"] == LabValue(value=2.0, unit="mg/dL")
+    odd = _lab_bundle("718-7", {"value": 7, "system": "http://unitsofmeasure.org",
+                                "code": "mg/mL"})
+    mapped = bundle_to_profile(odd, ontology=ontology, today=TODAY)
+    assert "hemoglobin" not in mapped.profile.labs
+    assert any(u.path == "Bundle.entry[7].resource.valueQuantity.code" for u in mapped.unmapped)
+    no_uln = _lab_bundle("1742-6", {"value": 80, "code": "U/L"})
+    mapped = bundle_to_profile(no_uln, ontology=ontology, today=TODAY)
+    assert "alt" not in mapped.profile.labs
+    assert any(u.path.endswith("referenceRange") for u in mapped.unmapped)
 
 
 def test_unmappable_codes_are_reported_with_their_paths(ontology: Any) -> None:
