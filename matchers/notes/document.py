@@ -9,6 +9,9 @@ ConText with the project's cues plus the note cues of ``notes/context.toml``) an
 * ``terms`` — the ontology :class:`~matchers.pipeline.Term` s;
 * ``scopes`` — every ConText modifier as a :class:`~matchers.extract.common.Scope`
   (character ranges; a cue inside parentheses modifies only the parenthetical);
+* ``sections`` — :func:`matchers.sections.split_criteria` segments with the heading
+  above them ("Past Medical History:", "Family History:", "Plan:"), which
+  :meth:`NoteDocument.heading_context` reads as historical / family / planned context;
 * ``sentences`` — the pipeline's sentence spans, and ``clauses`` — note clauses: text
   between sentence ends (``.``, ``;``, ``?``, ``!``, a line break) outside parentheses,
   which is where a regimen, its dates and its outcome are read together.
@@ -36,6 +39,7 @@ from matchers.extract import CriterionText, normalize_text
 from matchers.extract.common import Scope
 from matchers.models import CriterionKind
 from matchers.pipeline import TERMS_KEY, Term
+from matchers.sections import Segment, split_criteria
 
 CUES_PATH = Path(__file__).resolve().parent / "context.toml"
 
@@ -85,6 +89,13 @@ def add_note_cues(nlp: Language) -> Language:
     return nlp
 
 
+HEADING_CONTEXT: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("FAMILY", re.compile(r"\bfamily\b|\bFHx?\b", re.I)),
+    ("HISTORICAL", re.compile(r"\bpast\b|\bprevious\b|\bPMH\b|\bPSH\b|^history$", re.I)),
+    ("HYPOTHETICAL", re.compile(r"\bplan\b|recommendation|\bto do\b|next steps", re.I)),
+)
+"""Note headings that set the context of the lines under them."""
+
 _CLAUSE_END = re.compile(r"[.;!?](?=\s|$)|\n")
 
 
@@ -126,6 +137,17 @@ class NoteDocument:
     scopes: tuple[Scope, ...]
     sentences: tuple[tuple[int, int], ...]
     clauses: tuple[tuple[int, int], ...]
+    sections: tuple[Segment, ...] = ()
+
+    def heading_context(self, pos: int) -> str | None:
+        """``HISTORICAL``, ``FAMILY`` or ``HYPOTHETICAL`` when ``pos`` lies under a note
+        heading that says so (:data:`HEADING_CONTEXT`), else None."""
+        for seg in self.sections:
+            if seg.start <= pos < seg.end and seg.heading:
+                for category, rx in HEADING_CONTEXT:
+                    if rx.search(seg.heading):
+                        return category
+        return None
 
     @property
     def lower(self) -> str:
@@ -197,4 +219,5 @@ def read_note(nlp: Language, text: str) -> NoteDocument:
     terms = tuple(doc.user_data.get(TERMS_KEY, ()))
     sentences = tuple((s.start_char, s.end_char) for s in doc.sents)
     return NoteDocument(text=text, norm=norm, terms=terms, scopes=tuple(_scopes(doc, norm)),
-                        sentences=sentences, clauses=tuple(_clauses(norm)))
+                        sentences=sentences, clauses=tuple(_clauses(norm)),
+                        sections=tuple(split_criteria(norm)))

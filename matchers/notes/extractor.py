@@ -118,11 +118,12 @@ _AGE = re.compile(
     r"\b(?P<n>\d{1,3})\s*(?:-|\s)?\s*(?:year|yr)s?\s*(?:-|\s)?\s*old\b"
     r"|\b(?P<m>\d{1,3})\s*(?:yo|y/o|y\.o\.|yrs?)\b"
     r"|\b(?:aged?|age of)\s+(?P<k>\d{1,3})\b"
-    r"|^\s*(?P<j>\d{1,3})\s*(?:M|F|m|f)\b", re.I | re.M)
+    r"|(?<![\w.])(?P<j>\d{1,3})\s?(?-i:[MF])\b", re.I | re.M)
 _FEMALE = re.compile(r"\b(?:woman|women|female|lady|girl|she|her|mrs|ms)\b", re.I)
 _MALE = re.compile(r"\b(?:man|men|male|gentleman|boy|he|his|him|mr)\b", re.I)
-_SEX_AT = re.compile(r"^\s*\d{1,3}\s*(?P<s>[MF])\b|\b\d{1,3}[- ]?(?:year|yr)s?[- ]?old\s+"
-                     r"(?:\w+\s+){0,3}?(?P<w>woman|female|lady|girl|man|male|gentleman|boy)\b",
+_SEX_AT = re.compile(r"(?<![\w.])\d{1,3}\s?(?P<s>(?-i:[MF]))\b"
+                     r"|\b\d{1,3}[- ]?(?:year|yr)s?[- ]?old\s+(?:\w+\s+){0,3}?"
+                     r"(?P<w>woman|female|lady|girl|man|male|gentleman|boy)\b",
                      re.I | re.M)
 _MENO = re.compile(r"\b(pre|peri|post)[- ]?menopausal\b", re.I)
 _NOT_PREGNANT = re.compile(r"\bnot\s+pregnant\b|\bpregnancy\s+test\s+(?:was\s+)?negative\b"
@@ -351,15 +352,17 @@ class NoteExtractor:
     # ---- context helpers --------------------------------------------------------------
 
     def _status(self, doc: NoteDocument, s: int, e: int) -> str | None:
-        """Why a mention at ``[s, e)`` is not a current fact of the patient, or None."""
-        if doc.scope(s, e, "FAMILY"):
+        """Why a mention at ``[s, e)`` is not a current fact of the patient, or None:
+        ConText scopes first, then the note heading it sits under."""
+        heading = doc.heading_context(s)
+        if doc.scope(s, e, "FAMILY") or heading == "FAMILY":
             return "family"
         if doc.scope(s, e, "NEGATED_EXISTENCE") or _NEG_BEFORE.search(
                 doc.norm[doc.clause_of(s)[0]:s]):
             return "negated"
-        if doc.scope(s, e, "HYPOTHETICAL"):
+        if doc.scope(s, e, "HYPOTHETICAL") or heading == "HYPOTHETICAL":
             return "hypothetical"
-        if doc.scope(s, e, "HISTORICAL"):
+        if doc.scope(s, e, "HISTORICAL") or heading == "HISTORICAL":
             return "historical"
         return None
 

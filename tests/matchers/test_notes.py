@@ -117,6 +117,20 @@ def test_progression_before_the_drug(extractor: NoteExtractor) -> None:
     assert therapy["progressed"] is True
 
 
+def test_note_headings_set_the_context(extractor: NoteExtractor) -> None:
+    note = ("HPI: 61F with metastatic lung adenocarcinoma, ECOG 1.\n"
+            "Past Medical History:\n- breast cancer 2009, treated with lumpectomy\n"
+            "- hypertension\nFamily History:\n- mother with ovarian cancer\n"
+            "Plan:\n- start pembrolizumab\n")
+    r = _read(extractor, note)
+    assert r.draft["cancer_type"] == "LUAD"
+    assert r.draft["age"] == 61 and r.draft["sex"] == "female"
+    assert any("breast cancer" in c for c in r.draft["conditions"])
+    names = [t["name"] for t in r.draft.get("prior_therapies", [])]
+    assert "pembrolizumab" not in " ".join(names)  # planned, not given
+    assert any(i.reason == "family" for i in r.ignored)
+
+
 def test_note_without_a_cancer_has_no_profile(extractor: NoteExtractor) -> None:
     r = _read(extractor, "48 M with hypertension and severe aortic stenosis.")
     assert r.profile is None
