@@ -386,11 +386,12 @@ def summarize_top10(scores: Sequence[Top10Score]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-async def load_index(corpus: Path, redis_url: str | None, ontology: Any) -> Any:
+async def load_index(corpus: Path, redis_url: str | None, ontology: Any, *,
+                     namespace: str = NAMESPACE) -> Any:
     """Import ``corpus`` through ``trial_cache.import_dump`` with the service's parser and
-    index-code function, then load the published generation exactly as the service does
-    at start-up (``service.engine.load_published_index``). Returns the service's
-    ``LoadedIndex`` snapshot. While another import holds the namespace's lock it waits
+    index-code function into the Redis ``namespace``, then load the published generation
+    exactly as the service does at start-up (``service.engine.load_published_index``).
+    Returns the service's ``LoadedIndex`` snapshot. While another import holds the namespace's lock it waits
     (polling every :data:`LOCK_POLL_S` s, at most :data:`LOCK_WAIT_S` s). Exits
     (``SystemExit``) when the wait runs out, nothing is published, or the published
     generation was parsed by another parser version (another checkout imported into the
@@ -404,7 +405,7 @@ async def load_index(corpus: Path, redis_url: str | None, ontology: Any) -> Any:
     from trial_cache.settings import TrialCacheSettings
     from trial_cache.store import TrialStore
 
-    overrides: dict[str, Any] = {"redis_namespace": NAMESPACE}
+    overrides: dict[str, Any] = {"redis_namespace": namespace}
     if redis_url:
         overrides["redis_url"] = redis_url
     settings = TrialCacheSettings(**overrides)

@@ -13,7 +13,9 @@ The lifespan owns every long-lived client and builds one
    then checks the ``{ns}:current`` pointer every ``TRIALMATCH_INDEX_REFRESH_S``
    seconds (one GET) and swaps in a new snapshot when a sync/import publishes one.
 
-The spaCy pipeline is *not* loaded: requests never parse text. Syncs and imports run
+The spaCy pipeline is *not* loaded for matching: requests never parse trial text. The
+clinic-note extractor (``service.notes.NoteReader``) builds its own pipeline on the
+first note request. Syncs and imports run
 from the CLI (or a scheduled job), which builds the parser, and publish a generation
 the API then picks up.
 
@@ -37,8 +39,10 @@ from service.batch import BatchQueue, arq_pool
 from service.deps import ServiceState
 from service.engine import IndexHolder
 from service.errors import install_error_handlers
+from service.fhir.routes import router as fhir_router
 from service.limits import BodySizeLimitMiddleware
 from service.middleware import AccessLogMiddleware
+from service.patients import router as patients_router
 from service.routes import router
 from service.schemas import AnswerPage
 from service.settings import Settings
@@ -59,6 +63,10 @@ whose eligibility criteria were parsed into structured facts.
 * `GET /v1/answer-page` serves a condition's top recruiting trials and expanded-access
   programs; `GET /v1/conditions/resolve` maps words to an OncoTree node.
 * `POST /v1/batch` queues a cohort; `GET /v1/batch/{job_id}` returns its results.
+* `POST /v1/patients/extract` reads a clinic note into a profile draft (also accepted
+  by `/v1/match` as `{"note": ...}`); `POST /v1/patients/from-fhir` maps an mCODE Bundle.
+* FHIR R4: `POST /getClinicalTrial` (MITRE), `POST /fhir/ResearchStudy/$match` (CodeX),
+  `GET /fhir/ResearchStudy/{nct_id}`, `GET /fhir/metadata`.
 
 Errors are `{"error": code, "message": "..."}`; a 422 names the wrong field.
 Patient data is never logged, cached, or stored (batch jobs excepted: their cohort and
@@ -143,6 +151,8 @@ def create_app(settings: Settings | None = None, *, state: ServiceState | None =
         )
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(patients_router)
+    app.include_router(fhir_router)
     if state is not None:
         app.state.trialmatch = state  # also without a lifespan (httpx ASGITransport)
     return app

@@ -5,7 +5,7 @@ The lifespan (:mod:`service.app`) builds one :class:`ServiceState` and puts it o
 swap any of them with ``app.dependency_overrides[get_index] = lambda: my_index``.
 
 Aliases for route signatures: ``SettingsDep``, ``OntologyDep``, ``IndexDep``,
-``TodayDep``, ``AnswerCacheDep``, ``BatchQueueDep``, ``StateDep``.
+``TodayDep``, ``AnswerCacheDep``, ``BatchQueueDep``, ``NotesDep``, ``StateDep``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ontologies import Ontology
 from service.batch import BatchQueue
 from service.engine import IndexHolder, LoadedIndex
 from service.errors import IndexNotReady, ServiceError
+from service.notes import NoteReader
 from service.schemas import AnswerPage
 from service.settings import Settings
 from service.ttl_cache import TTLCache
@@ -43,6 +44,8 @@ class ServiceState:
     store: TrialStore | None = None
     batch: BatchQueue | None = None
     problems: list[str] = field(default_factory=list)
+    notes: NoteReader = field(default_factory=NoteReader)
+    """The clinic-note extractor, built on the first note request."""
 
 
 class ServiceUnavailable(ServiceError):
@@ -82,6 +85,10 @@ def get_answer_cache(state: StateDep) -> TTLCache[AnswerPage]:
     return state.answer_cache
 
 
+def get_notes(state: StateDep) -> NoteReader:
+    return state.notes
+
+
 def get_batch_queue(state: StateDep) -> BatchQueue:
     if state.batch is None:
         raise IndexNotReady("Batch jobs need Redis, which this instance runs without.")
@@ -94,3 +101,4 @@ IndexDep = Annotated[LoadedIndex, Depends(get_index)]
 TodayDep = Annotated[date, Depends(get_today)]
 AnswerCacheDep = Annotated[TTLCache[AnswerPage], Depends(get_answer_cache)]
 BatchQueueDep = Annotated[BatchQueue, Depends(get_batch_queue)]
+NotesDep = Annotated[NoteReader, Depends(get_notes)]

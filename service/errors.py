@@ -20,6 +20,9 @@ exception                                       status  body ``error``
 ``trial_cache.UpstreamRejected``                502     ``upstream_rejected``
 ``trial_cache.StoreError``                      503     ``store_unavailable``
 ``trial_cache.TrialCacheError`` (other)         500     ``trial_cache_error``
+``service.fhir.errors.InvalidBundle``           422     ``invalid_bundle`` (+ ``detail``)
+``service.fhir.errors.NotMappable``             422     ``not_mappable``
+``service.fhir.errors.InvalidFhirRequest``      400     ``invalid_fhir_request``
 ``matchers.errors.MatcherError`` (other)        500     ``matcher_error``
 ``ontologies.OntologyError`` (other)            500     ``ontology_error``
 ``Exception`` (anything else)                   500     ``internal_error``
@@ -29,6 +32,11 @@ Every error body is ``{"error": code, "message": "what happened and what to fix"
 A 422 keeps FastAPI's ``detail`` list (``loc``, ``msg``, ``type``) *without* the
 offending ``input`` value (it may be health data), and its ``message`` names each wrong
 field, e.g. ``patient.ecgo: unknown field (Extra inputs are not permitted)``.
+
+On the FHIR paths (``/fhir/...``, ``/getClinicalTrial``) every error body above is
+rendered as an OperationOutcome (``application/fhir+json``, same status): one issue per
+``detail`` entry, its ``expression`` the dotted location (for a Bundle, the element path,
+e.g. ``Bundle.entry[2].resource.birthDate``).
 
 Logging: handlers log the error class and status, never request bodies or exception
 messages of patient-facing routes (a message may quote what the caller sent).
@@ -47,6 +55,7 @@ from fastapi.responses import JSONResponse
 
 from matchers.errors import MatcherError, PatientProfileError
 from ontologies.errors import OntologyError, UnknownConditionError
+from service.fhir.errors import FhirError, InvalidBundle, InvalidFhirRequest
 from service.middleware import route_template
 from trial_cache.errors import (
     NoPublishedSyncError,
@@ -295,6 +304,53 @@ async def _trial_cache(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _fhir(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FhirError)
+    _log(request, exc.status_code, exc)
+    code = ("invalid_bundle" if isinstance(exc, InvalidBundle) else
+            "invalid_fhir_request" if isinstance(exc, InvalidFhirRequest) else "not_mappable")
+    detail = [{"loc": [path], "msg": msg, "type": exc.issue_code} for path, msg in exc.issues]
+    return _error(exc.status_code, code, exc.message, detail=detail)
+
+
+_FHIR_ISSUE_CODES = {400: "invalid", 404: "not-found", 409: "conflict", 422: "invalid",
+                     503: "transient"}
+
+
+def is_fhir_path(path: str) -> bool:
+    """True for the FHIR routes, whose errors are OperationOutcome resources."""
+    return path.startswith("/fhir/") or path == "/getClinicalTrial"
+
+
+def _fhir_aware(handler: Any) -> Any:
+    """Wrap ``handler`` so that on FHIR paths its JSON error body becomes an
+    OperationOutcome (same status and headers)."""
+    import orjson
+
+    from service.fhir.research_study import FHIR_JSON, operation_outcome
+
+    async def wrapped(request: Request, exc: Exception) -> Any:
+        response = await handler(request, exc)
+        if not is_fhir_path(request.url.path):
+            return response
+        body = orjson.loads(response.body)
+        issues = [(".".join(str(p) for p in d.get("loc", []) if p != "body"),
+                   f"{d.get('msg', '')}") for d in body.get("detail") or []]
+        issues = issues or [("", str(body.get("message", "error")))]
+        status = response.status_code
+        outcome = operation_outcome(
+            issues, severity="error" if status < 500 else "fatal",
+            code=(exc.issue_code if isinstance(exc, FhirError)
+                  else _FHIR_ISSUE_CODES.get(status, "exception")))
+        outcome["issue"][0].setdefault("diagnostics", str(body.get("message", "")))
+        headers = {k: v for k, v in response.headers.items()
+                   if k.lower() not in {"content-length", "content-type"}}
+        return JSONResponse(status_code=status, content=outcome, media_type=FHIR_JSON,
+                            headers=headers)
+
+    return wrapped
+
+
 async def _matcher(request: Request, exc: Exception) -> JSONResponse:
     _log(request, 500, exc)
     return _error(500, "matcher_error", "The matcher failed on this request.")
@@ -315,11 +371,16 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     """Register every handler above on ``app`` (most specific classes first is not
     needed: Starlette picks the handler of the nearest class in the MRO)."""
-    app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(ServiceError, _service)
-    app.add_exception_handler(PatientProfileError, _patient)
-    app.add_exception_handler(UnknownConditionError, _unknown_condition)
-    app.add_exception_handler(TrialCacheError, _trial_cache)
-    app.add_exception_handler(MatcherError, _matcher)
-    app.add_exception_handler(OntologyError, _ontology)
-    app.add_exception_handler(Exception, _unhandled)
+    handlers: list[tuple[type[Exception], Any]] = [
+        (RequestValidationError, _validation),
+        (ServiceError, _service),
+        (PatientProfileError, _patient),
+        (UnknownConditionError, _unknown_condition),
+        (TrialCacheError, _trial_cache),
+        (FhirError, _fhir),
+        (MatcherError, _matcher),
+        (OntologyError, _ontology),
+        (Exception, _unhandled),
+    ]
+    for cls, handler in handlers:
+        app.add_exception_handler(cls, _fhir_aware(handler))

@@ -24,6 +24,7 @@ from service.deps import (
     AnswerCacheDep,
     BatchQueueDep,
     IndexDep,
+    NotesDep,
     OntologyDep,
     SettingsDep,
     StateDep,
@@ -34,6 +35,7 @@ from service.errors import InvalidParameter, TrialNotFound
 from service.schemas import (
     HER2_LOW_PATIENT,
     MESOTHELIOMA_PATIENT,
+    NOTE_EXAMPLE,
     AnswerPage,
     AnswerTrial,
     BatchJob,
@@ -98,6 +100,10 @@ async def match(
                     "summary": "HER2-low metastatic breast cancer after a CDK4/6 inhibitor",
                     "value": {"patient": HER2_LOW_PATIENT, "limit": 5},
                 },
+                "note": {
+                    "summary": "A clinic note instead of a profile",
+                    "value": {"note": NOTE_EXAMPLE, "limit": 5},
+                },
             }
         ),
     ],
@@ -105,6 +111,7 @@ async def match(
     ontology: OntologyDep,
     settings: SettingsDep,
     today: TodayDep,
+    notes: NotesDep,
 ) -> MatchResponse:
     """Evaluate every open trial against the patient and return them best first:
     eligible and possibly eligible trials share one tier ordered by score (eligible ones
@@ -118,6 +125,10 @@ async def match(
     ``questions`` that would settle unknown key criteria, and the nearest open site when
     the patient gave a ``zip`` or ``lat``/``lon``.
 
+    With ``note`` instead of ``patient``, the note is read first (as
+    ``POST /v1/patients/extract`` does) and ``extraction`` shows what was read, with
+    evidence; a note naming no cancer type is a 422 on ``body.note``.
+
     Errors: 422 for an unknown or misspelt field (``detail[].loc`` names it, e.g.
     ``["body", "patient", "ecgo"]``) and for a cancer type that resolves to nothing
     (``error: invalid_patient`` with ``suggestions``); 503 before trials are loaded.
@@ -127,18 +138,29 @@ async def match(
         body.limit if body.limit is not None else settings.default_match_limit, settings
     )
     statuses = [s.value for s in body.statuses] if body.statuses else None
+    extraction = None
+    patient = body.patient
+    if body.note is not None:
+        extraction = await notes.extract(body.note, ontology=ontology,
+                                         settings=settings.matcher, today=today)
+        patient = extraction.profile
+        if patient is None:
+            raise InvalidParameter(["body", "note"], "no cancer type found in the note; name "
+                                   "the diagnosis in it or send a 'patient' profile")
+    assert patient is not None
     ranked = await run_in_threadpool(
         match_patient,
         loaded,
         ontology,
-        body.patient,
+        patient,
         today=today,
         limit=limit,
         statuses=statuses,
         include_closed=body.include_closed,
     )
     return MatchResponse(
-        results=list(ranked.results), total=ranked.total, generation=loaded.generation, as_of=today
+        results=list(ranked.results), total=ranked.total, generation=loaded.generation,
+        as_of=today, extraction=extraction,
     )
 
 

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from matchers.models import (
     NCTId,
@@ -28,6 +28,7 @@ from matchers.models import (
     TrialMatch,
     TrialSummary,
 )
+from matchers.notes import MAX_NOTE_CHARS, NoteExtraction
 from matchers.patient import PatientProfile
 from trial_cache.models import OverallStatus
 
@@ -81,6 +82,14 @@ HER2_LOW_PATIENT: dict[str, Any] = {
 }
 
 
+NOTE_EXAMPLE = (
+    "55-year-old postmenopausal woman with de novo metastatic invasive ductal carcinoma of "
+    "the left breast (bone and liver metastases). ER 90%, PR 20%, HER2 IHC 2+ with ISH not "
+    "amplified. First line letrozole + palbociclib (April 2021 - June 2023, progression). "
+    "ECOG 1. Brain MRI negative."
+)
+
+
 class MatchRequest(_In):
     """``POST /v1/match`` body.
 
@@ -89,14 +98,25 @@ class MatchRequest(_In):
     ranked (``matchers.index.OPEN_STATUSES``: ``RECRUITING``, ``NOT_YET_RECRUITING``,
     ``ENROLLING_BY_INVITATION``, ``AVAILABLE``): ``include_closed=true`` ranks every
     status, ``statuses`` picks exact ones (and overrides both).
+
+    Give the patient as ``patient`` (a profile) or as ``note`` (a clinic note, plain
+    text up to 20,000 characters, read as ``POST /v1/patients/extract`` reads it), not
+    both.
     """
 
-    patient: PatientProfile
+    patient: PatientProfile | None = None
+    note: str | None = Field(default=None, min_length=1, max_length=MAX_NOTE_CHARS)
     limit: int | None = Field(default=None, ge=1, le=1000)
     include_closed: bool = False
     statuses: list[OverallStatus] | None = Field(
         default=None, min_length=1, max_length=len(OverallStatus)
     )
+
+    @model_validator(mode="after")
+    def _one_patient(self) -> MatchRequest:
+        if (self.patient is None) == (self.note is None):
+            raise ValueError("give 'patient' (a profile) or 'note' (clinic note text), not both")
+        return self
 
     model_config = ConfigDict(
         extra="forbid",
@@ -113,6 +133,14 @@ class MatchResponse(_Out):
     total: int
     generation: int | None = None
     as_of: date = Field(description="The day eligibility was judged against (ages, dates).")
+    extraction: NoteExtraction | None = Field(
+        default=None, description="With a `note`: the profile read from it, with evidence.")
+
+
+class ExtractRequest(_In):
+    """``POST /v1/patients/extract`` body: a clinic note, plain text."""
+
+    note: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
 
 
 # --------------------------------------------------------------------------------------
