@@ -391,8 +391,9 @@ async def load_index(corpus: Path, redis_url: str | None, ontology: Any, *,
     """Import ``corpus`` through ``trial_cache.import_dump`` with the service's parser and
     index-code function into the Redis ``namespace``, then load the published generation
     exactly as the service does at start-up (``service.engine.load_published_index``).
-    Returns the service's ``LoadedIndex`` snapshot. While another import holds the namespace's lock it waits
-    (polling every :data:`LOCK_POLL_S` s, at most :data:`LOCK_WAIT_S` s). Exits
+    Returns the service's ``LoadedIndex`` snapshot. While another import holds the
+    namespace's lock it waits (polling every :data:`LOCK_POLL_S` s, at most
+    :data:`LOCK_WAIT_S` s). Exits
     (``SystemExit``) when the wait runs out, nothing is published, or the published
     generation was parsed by another parser version (another checkout imported into the
     same namespace after us)."""

@@ -11,8 +11,8 @@ biomarkers and variants, drugs and therapy classes, comorbidities) and ConText m
 negated, historical, family and planned mentions; the ``matchers.criteria`` extractors
 read stage (:func:`~matchers.criteria.stage.extract_stage`), performance status
 (:func:`~matchers.criteria.performance_status.extract_performance`), cancer types and
-histology, brain metastases, labs, measurable disease and comorbid conditions from each sentence. What
-a note states differently from a criterion is read here, field by field:
+histology, brain metastases, labs, measurable disease and comorbid conditions from each
+sentence. What a note states differently from a criterion is read here, field by field:
 
 * ``cancer_type`` — the OncoTree code most mentions agree on: each current (not
   negated, historical, family or planned) cancer mention, the noun phrase around it
