@@ -75,7 +75,6 @@ from matchers.models import (
     Fact,
     FactCategory,
     IndexedTrial,
-    LabFact,
     ParsedCriterion,
     ParsedTrial,
     SiteDistance,
@@ -184,9 +183,8 @@ class PreparedCriterion:
     groups: tuple[tuple[str, tuple[Fact, ...]], ...]
     cancer: tuple[PreparedCancerFact, ...]
     static: Outcome | None = None
-    """The outcome when it cannot depend on the patient (no facts, a procedural item, only
-    lab facts, or only mentions of other malignancies): computed once, shared, never
-    mutated."""
+    """The outcome when it cannot depend on the patient (no facts, a procedural item, or
+    only mentions of other malignancies): computed once, shared, never mutated."""
     skip: list[Outcome] = field(default_factory=list)
     """Lazily built, shared outcome used when the trial is not for the patient's cancer
     type at all (the criterion is then not evaluated)."""
@@ -329,13 +327,6 @@ def _static_outcome(
         return Outcome(c, c.kind, CriterionStatus.UNKNOWN, "", c.text, c.span,
                        "condition", "other malignancy?",
                        lazy=("Concerns other or prior malignancies:", "", (), ""))
-    if not cancer and list(groups) == ["lab"]:
-        labs = [f for f in groups["lab"] if isinstance(f, LabFact)]
-        names = ", ".join(dict.fromkeys(f.lab.replace("_", " ") for f in labs))
-        return Outcome(c, c.kind, CriterionStatus.UNKNOWN,
-                       f"Cannot decide {_quote(c.text)}: no laboratory values in the "
-                       "profile (checked at screening).", c.text, c.span, "lab",
-                       f"{names}?", False)
     return None
 
 

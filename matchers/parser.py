@@ -27,7 +27,7 @@ spans into ``ParsedTrial.condition_text``.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -74,7 +74,7 @@ PARSER_VERSION = "2026.12.4"
 Part of the store's parsed-criteria key, so a new version re-parses on the next sync.
 ``tests/matchers/test_parser_version.py`` holds it to :data:`PARSER_SOURCES_SHA256`."""
 
-PARSER_SOURCES_SHA256 = "e93330e87d75cf9a106816398ccb3aa0e60e5df48970f2917add31640c013a0e"
+PARSER_SOURCES_SHA256 = "c2c24de3c811b5384861ecb04b2812714bae999bc77e1489bba26c9332d18325"
 """SHA-256 of everything the parse output depends on (:func:`parser_sources_digest`),
 recorded with :data:`PARSER_VERSION`: a test fails when the sources change and the
 version is not bumped. Print the new value with ``python -m matchers.parser``."""
@@ -134,7 +134,14 @@ class EligibilityParser:
         self._settings = settings or MatcherSettings()
         self._rules = rules or load_rules()
         self._variants_marker = {vid: v.marker for vid, v in ontology.biomarkers.variants.items()}
-        self._extract = ExtractContext(self._rules, ontology, self._variants_marker)
+        self._status_names = ontology.biomarkers.status_names()
+        # OncoTree tissue names ("CNS/Brain" → "cns", "brain"): organs named alone
+        self._tissues = {part.strip().lower(): code
+                         for code, node in ontology.cancer_types.nodes.items()
+                         if node.parent in (None, "TISSUE") and code != "TISSUE"
+                         for part in str(node.name).split("/") if part.strip()}
+        self._extract = ExtractContext(self._rules, ontology, self._variants_marker,
+                                       self._status_names)
         terms = nlp.get_pipe("trialmatch_terms") if "trialmatch_terms" in nlp.pipe_names else None
         self._terms: TermMatcher | None = terms if isinstance(terms, TermMatcher) else None
 
@@ -280,21 +287,25 @@ class EligibilityParser:
             cancers = extract_cancer_types(c, self._rules)
             cancers += coordinated_cancers(c, cancers, self._ontology)
             if n < entries:  # a conditions-list entry, not the title
-                cancers = _excluded_in_entry(c, cancers, self._rules)
+                cancers = _excluded_in_entry(c, cancers, self._rules, self._tissues)
             found: list[Fact] = sorted(cancers, key=lambda f: f.span)
             if not any(isinstance(f, CancerTypeFact) for f in found):
                 found += _generic_condition(c)
-            found += extract_biomarkers(c, self._rules, self._variants_marker)
+            found += extract_biomarkers(c, self._rules, self._variants_marker,
+                                        self._status_names)
             found += [f for f in extract_stage(c, self._rules) if f.extents or f.stages]
             facts += found
         return cond_text, facts
 
 
 def _excluded_in_entry(
-    c: CriterionText, cancers: Sequence[CancerTypeFact], rules: Rules
+    c: CriterionText, cancers: Sequence[CancerTypeFact], rules: Rules,
+    tissues: Mapping[str, str],
 ) -> list[CancerTypeFact]:
     """The entry's cancer facts, those after an exclusion cue ("Any Tumor Type Excluding
-    Breast, Gastric, Colorectal Cancer") negated: the entry excludes them."""
+    Breast, Gastric, Colorectal Cancer") negated: the entry excludes them. An organ named
+    alone after the cue ("solid tumor (excluding CNS)") excludes its tissue's cancers
+    (``tissues``: OncoTree tissue names, lower case → code)."""
     import re
 
     cues = "|".join(re.escape(w) for w in rules.cancer_type.condition_exclusion_cues)
@@ -302,8 +313,16 @@ def _excluded_in_entry(
     if m is None:
         return sorted(cancers, key=lambda f: f.span)
     cut = c.start + m.end()
-    return sorted((f.model_copy(update={"negated": True, "rule": f"{f.rule}+condition.excluded"})
-                   if f.span[0] >= cut else f for f in cancers), key=lambda f: f.span)
+    out = [f.model_copy(update={"negated": True, "rule": f"{f.rule}+condition.excluded"})
+           if f.span[0] >= cut else f for f in cancers]
+    for w in re.finditer(r"[A-Za-z][\w-]*", c.norm[cut:c.end]):
+        s, e = cut + w.start(), cut + w.end()
+        code = tissues.get(w.group(0).lower())
+        if code is None or any(f.span[0] < e and s < f.span[1] for f in out):
+            continue
+        out.append(CancerTypeFact(span=(s, e), text=c.text[s:e], negated=True, codes=(code,),
+                                  rule="cancer_type.tissue+condition.excluded"))
+    return sorted(out, key=lambda f: f.span)
 
 
 def _generic_condition(c: CriterionText) -> list[Fact]:

@@ -70,6 +70,10 @@ class Marker(StrictModel):
     gene: str | None = None
     members: tuple[str, ...] = ()
     findings: dict[FindingStatus, tuple[str, ...]] = Field(default_factory=dict)
+    status_names: dict[Literal["positive", "negative"], tuple[str, ...]] = Field(
+        default_factory=dict)
+    """Names that carry a status themselves ("MSI-H" is MSI positive, "MSS" negative,
+    "dMMR" MMR-deficient = positive): each must also be one of ``names``."""
 
     @property
     def nci(self) -> tuple[str, ...]:
@@ -100,6 +104,11 @@ class BiomarkerVocab:
             require_known(
                 m.members, self._markers, "marker id(s) in members", path, f"markers.{mid}"
             )
+            names = {n.lower() for n in m.names}
+            stray = [n for ns in m.status_names.values() for n in ns if n.lower() not in names]
+            if stray:
+                raise OntologyDataError(f"status names not among the marker's names: {stray}",
+                                        file=path, entry=f"markers.{mid}")
         for vid, v in self._variants.items():
             require_known([v.marker], self._markers, "marker", path, f"variants.{vid}")
             require_known(
@@ -142,6 +151,12 @@ class BiomarkerVocab:
     def variants(self) -> Mapping[str, Variant]:
         """All variants by id (``G12C``, ``V600E``, ``exon19del``, ``common``, …)."""
         return self._variants
+
+    def status_names(self) -> dict[str, tuple[str, str]]:
+        """Lower-case name → (marker id, status) for names that carry a status
+        ("msi-h" → ("MSI", "positive"), "pmmr" → ("MMR", "negative"))."""
+        return {name.lower(): (mid, status) for mid, m in self._markers.items()
+                for status, names in m.status_names.items() for name in names}
 
     def resolve_marker(self, text: str) -> str | None:
         """The marker id for ``text``: an exact name ("ERBB2" → ``HER2``,

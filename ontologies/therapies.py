@@ -43,6 +43,15 @@ class Drug(StrictModel):
     nci: tuple[str, ...] = ()
 
 
+class Regimen(StrictModel):
+    """A named combination regimen ("FOLFOX", "R-CHOP") and its anticancer drugs (drug
+    ids; supportive agents such as leucovorin or prednisone are not listed)."""
+
+    id: str = Field(pattern=_ID)
+    names: tuple[str, ...] = Field(min_length=1)
+    drugs: tuple[str, ...] = Field(min_length=1)
+
+
 class TherapyVocab:
     """Therapy classes and drugs with resolution and class closure.
 
@@ -53,10 +62,17 @@ class TherapyVocab:
     """Minimum ``token_sort_ratio`` for a fuzzy drug/class match (typos only)."""
 
     def __init__(
-        self, classes: Mapping[str, TherapyClass], drugs: Mapping[str, Drug], *, path: Path
+        self, classes: Mapping[str, TherapyClass], drugs: Mapping[str, Drug], *, path: Path,
+        regimens: Mapping[str, Regimen] | None = None,
     ):
         self._classes = dict(classes)
         self._drugs = dict(drugs)
+        self._regimens = dict(regimens or {})
+        for rid, r in self._regimens.items():
+            require_known(r.drugs, self._drugs, "drug(s)", path, f"regimens.{rid}")
+        self._regimen_index = NameIndex(
+            {rid: r.names for rid, r in self._regimens.items()}, path=path, section="regimens"
+        )
         both = sorted(set(self._classes) & set(self._drugs))
         if both:
             raise OntologyDataError(f"ids used both as class and drug: {both}", file=path)
@@ -98,10 +114,11 @@ class TherapyVocab:
         """Read ``therapies.toml``; OntologyDataError on unknown keys, ids, cycles or a
         name shared by two classes (or two drugs)."""
         doc = read_toml(path)
-        check_sections(doc, {"classes", "drugs"}, path)
+        check_sections(doc, {"classes", "drugs", "regimens"}, path)
         classes = validate_table(TherapyClass, doc, "classes", path)
         drugs = validate_table(Drug, doc, "drugs", path)
-        return cls(classes, drugs, path=path)
+        regimens = validate_table(Regimen, doc, "regimens", path) if "regimens" in doc else {}
+        return cls(classes, drugs, path=path, regimens=regimens)
 
     # ------------------------------------------------------------------ data
     @property
@@ -113,6 +130,15 @@ class TherapyVocab:
     def drugs(self) -> Mapping[str, Drug]:
         """All drugs by id."""
         return self._drugs
+
+    @property
+    def regimens(self) -> Mapping[str, Regimen]:
+        """Named combination regimens by id."""
+        return self._regimens
+
+    def find_regimens(self, text: str) -> tuple[str, ...]:
+        """Every regimen named in ``text`` ("mFOLFOX6 + bevacizumab" → ("mfolfox6",))."""
+        return _found_in(text, self._regimen_index)
 
     # ------------------------------------------------------------------ resolution
     def resolve_drug(self, text: str) -> str | None:

@@ -54,11 +54,13 @@ class Atom:
 @dataclass(frozen=True, slots=True)
 class ExtractContext:
     """What an extractor may use besides the criterion: the rule files, the ontology,
-    and ``variants_marker`` (biomarker variant id → marker id)."""
+    ``variants_marker`` (biomarker variant id → marker id) and ``status_names`` (a
+    lower-case marker name that says its result → (marker id, status): "msi-h")."""
 
     rules: Rules
     ontology: Ontology
     variants_marker: Mapping[str, str]
+    status_names: Mapping[str, tuple[str, str]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -244,10 +244,14 @@ def _dedupe(terms: Sequence[Term]) -> list[Term]:
 
 
 def extract_biomarkers(
-    c: CriterionText, rules: Rules, variants_marker: Mapping[str, str]
+    c: CriterionText, rules: Rules, variants_marker: Mapping[str, str],
+    status_names: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[BiomarkerFact]:
     """Biomarker facts of criterion ``c``. ``variants_marker`` maps a variant id to
-    its marker id (from the ontology). See the module docstring."""
+    its marker id (from the ontology); ``status_names`` maps a lower-case marker name
+    that says its result ("MSI-H", "dMMR", "MSS") to (marker, status)
+    (:meth:`ontologies.biomarkers.BiomarkerVocab.status_names`). See the module
+    docstring."""
     body = c.body
     base = c.start
     facts: list[BiomarkerFact] = []
@@ -330,6 +334,11 @@ def extract_biomarkers(
             resolved.append((t, st, t.start, base + st_end, None))
             for p in pending:
                 resolved.append((p, st, p.start, p.end, None))
+            pending = []
+            continue
+        named = (status_names or {}).get(c.lower[t.start:t.end])
+        if named is not None and named[0] == marker:
+            resolved.append((t, named[1], t.start, t.end, None))
             pending = []
             continue
         if marker == "HER2":
@@ -629,7 +638,7 @@ def _pdl1(
 def _extract(c: CriterionText, ctx: ExtractContext) -> list[Fact]:
     return [f.model_copy(update={"rule": f"biomarker.{f.score.lower()}" if f.score
                                  else "biomarker.status"})
-            for f in extract_biomarkers(c, ctx.rules, ctx.variants_marker)]
+            for f in extract_biomarkers(c, ctx.rules, ctx.variants_marker, ctx.status_names)]
 
 
 # --------------------------------------------------------------------------------------
@@ -671,7 +680,8 @@ _UNKNOWN_VALUE = re.compile(
 _NEGATIVE_VALUE = re.compile(
     r"\b(negative|neg|not detected|undetected|wild[- ]?type|wt|not mutated|non-?mutated"
     r"|unmutated|no (?:mutation|alteration|amplification|fusion|rearrangement)s?"
-    r"|absent|not amplified|non-?amplified|not expressed|intact|retained|none)\b",
+    r"|absent|not amplified|non-?amplified|not expressed|intact|retained|none|mss"
+    r"|microsatellite stable|stable|proficient|pmmr)\b",
     re.I,
 )
 
@@ -679,7 +689,7 @@ _NEGATIVE_VALUE = re.compile(
 _POSITIVE_VALUE = re.compile(
     r"\b(positive|pos|detected|mutated|mutation|mutant|present|amplified|amplification"
     r"|rearranged|rearrangement|fusion|over-?expressed|overexpression|expressed|deletion"
-    r"|insertion|loss|deficient|altered|alteration|high)\b|\+",
+    r"|insertion|loss|deficient|altered|alteration|high|msi-h|msi-high|dmmr|unstable)\b|\+",
     re.I,
 )
 
@@ -706,6 +716,16 @@ _HER2_CATEGORY_WORDS = (
     ("positive", "positive"),
     ("amplified", "positive"),
 )
+
+
+def _her2_category_word(text: str) -> str | None:
+    """The HER2 category a result names by a whole word ("HER2-low", "ultralow",
+    "amplified" → positive), or None."""
+    low = text.lower()
+    for word, cat in _HER2_CATEGORY_WORDS:
+        if re.search(rf"(?<![a-z]){re.escape(word)}(?![a-z])", low):
+            return cat
+    return None
 
 
 def _polarity(value: str | float | bool) -> bool | None:
@@ -876,16 +896,15 @@ def _normalize_biomarkers(
                 elif qual in {"ISH", "FISH", "CISH", "SISH", "AMPLIFICATION"}:
                     her2_ish = text
                 elif qual in {"CATEGORY", "STATUS", "", "IHC"}:
-                    # (also a category word given as the IHC result: "ultralow")
-                    low = text.lower()
-                    for word, cat in _HER2_CATEGORY_WORDS:
-                        if word in low:
-                            her2_cat = her2_cat or cat
-                            break
-                    else:
-                        pol = _polarity(value)
-                        if pol is not None:
-                            slot(marker)["positive"] = pol
+                    # (also a category word given as the IHC result: "ultralow"). A
+                    # negative result ("not amplified", "negative") is HER2-negative
+                    # whatever words it contains.
+                    pol = _polarity(value)
+                    cat_word = None if pol is False else _her2_category_word(text)
+                    if cat_word is not None:
+                        her2_cat = her2_cat or cat_word
+                    elif pol is not None:
+                        slot(marker)["positive"] = pol
                 slot(marker)["raw"].append(f"{key}: {text}")
                 continue
             s = slot(marker)

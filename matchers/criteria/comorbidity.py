@@ -58,8 +58,10 @@ _POS_TEST = re.compile(r"\bpositive\s+(?:serum\s+|blood\s+)?$|\bknown\s+", re.I)
 def _cues(rules: ConditionRules) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     test_after = re.compile(r"[\s-]*(?:" + "|".join(rules.test_words) + r")\b", re.I)
     avoid = re.compile(r"\b(?:" + "|".join(rules.avoid_words) + r")\b[^.;]{0,25}$", re.I)
-    absence = re.compile(r"^\s*(?:" + "|".join(re.escape(w) for w in rules.absence_words)
-                         + r")\b", re.I)
+    absence = re.compile(
+        r"^\s*(?:" + "|".join(re.escape(w) for w in rules.absence_words) + r")\b|"
+        r"\s+(?:" + "|".join(re.escape(w) for w in rules.trailing_absence_words)
+        + r")\s*\.?\s*$", re.I)
     return test_after, avoid, absence
 
 
@@ -164,7 +166,7 @@ def _resolve_conditions(
         text = item.strip()
         if not text:
             continue
-        negated = bool(absence.match(text))
+        negated = bool(absence.search(text))
         core = absence.sub("", text).strip(" :,-")
         for piece in _CONDITION_LIST.split(core) if negated else [core]:
             if not piece:

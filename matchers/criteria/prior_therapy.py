@@ -21,7 +21,8 @@ concomitant or planned therapy ("concurrent", "eligible for", "willing to receiv
 **Patient side** (:func:`read_therapies`) — ``profile.prior_therapies``: ``None`` means
 not stated (unknown), ``[]`` none at all. Each therapy resolves to drug ids and the
 therapy-class closure (``ontology.therapies``; ``platinum`` → ``chemotherapy`` →
-``systemic``), regimens split into drugs ("letrozole + palbociclib"), class words resolved
+``systemic``), regimens split into drugs ("letrozole + palbociclib") and regimen
+acronyms expanded ("FOLFOX", "R-CHOP": the ontology's regimens), class words resolved
 ("third-generation EGFR tyrosine kinase inhibitor"), local treatments (surgery,
 radiotherapy) marked non-systemic; systemic lines overall and in the advanced setting
 (therapies sharing a ``line`` number are one line).
@@ -88,8 +89,12 @@ _NUMW = r"(?:\d{1,2}|one|two|three|four|five|six|single)"
 _LINE = (
     r"(?:prior\s+|previous\s+|standard\s+|systemic\s+|chemotherapy\s+|treatment\s+|therapeutic\s+"
     r"|cytotoxic\s+|line(?:s)?\s+of\s+|different\s+|separate\s+|additional\s+)*"
-    r"(?:lines?|regimens?|therapies|therapy|treatments?|courses?)"
+    r"(?:lines?|regimens?|therapies|therapy|treatments?)"
 )
+_CYCLES = re.compile(r"\b(?:cycles?|courses?|doses?|infusions?|fractions?|weeks?|months?)\b",
+                     re.I)
+"""Counts of these are not lines of therapy ("6-8 courses of adjuvant chemotherapy",
+"at least 2 cycles of standard chemotherapy")."""
 _AT_LEAST = (
     r"at\s+least|a\s+minimum\s+of|minimum\s+of|≥|>=|=>|more\s+than|greater\s+than|>"
     r"|no\s+fewer\s+than|not\s+less\s+than"
@@ -126,9 +131,11 @@ def _n(word: str) -> int | None:
 def parse_lines(text: str) -> tuple[int | None, int | None, tuple[int, int] | None]:
     """``(min_lines, max_lines, span)`` of the first line-count phrase in ``text``
     ("at least 1 prior line" → (1, None); "no more than 2 prior regimens" → (None, 2);
-    "1-2 lines" → (1, 2); strict "more than 1" → (2, None)). ``(None, None, None)``
-    if there is none."""
+    "1-2 lines" → (1, 2); strict "more than 1" → (2, None)). Counts of cycles, courses,
+    doses or weeks are no lines. ``(None, None, None)`` if there is none."""
     m = _LINES_RX.search(text)
+    while m is not None and _CYCLES.search(m.group(0)):
+        m = _LINES_RX.search(text, m.end())
     if m is None:
         return None, None, None
     span = (m.start(), m.end())
@@ -485,10 +492,12 @@ def _resolve_therapy(t: PriorTherapy, ontology: Ontology) -> NormalizedTherapy:
     name = (t.name or "").strip()
     if name:
         whole = vocab.resolve_drug(_DOSE.sub("", name).strip() or name)
+        for rid in vocab.find_regimens(name):  # "mFOLFOX6 + bevacizumab", "R-CHOP x6"
+            drugs.update(vocab.regimens[rid].drugs)
         pieces = [p for p in _SPLIT_REGIMEN.split(name) if p and p.strip()]
         for piece in pieces:
             clean = _DOSE.sub("", piece).strip(" .-()")
-            if not clean:
+            if not clean or vocab.find_regimens(clean):
                 continue
             d = vocab.resolve_drug(clean)
             if d:

@@ -49,12 +49,9 @@ from __future__ import annotations
 
 import calendar
 import re
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -94,6 +91,7 @@ from matchers.rules import Rules, load_rules
 
 if TYPE_CHECKING:
     from ontologies import Ontology
+    from ontologies.therapies import TherapyVocab
 
 MAX_NOTE_CHARS = 20_000
 """Longest note :meth:`NoteExtractor.extract` reads (characters); the rest is ignored."""
@@ -282,18 +280,10 @@ class _Regimen:
     drugs: frozenset[str] = frozenset()
 
 
-REGIMENS_PATH = Path(__file__).resolve().parent / "regimens.toml"
-
-
-@lru_cache(maxsize=1)
-def load_regimens(path: Path = REGIMENS_PATH) -> dict[str, tuple[str, ...]]:
-    """Regimen acronym (lower case) → drug ids (``notes/regimens.toml``)."""
-    data = tomllib.loads(path.read_text())
-    regimens = data.get("regimens")
-    if not isinstance(regimens, dict) or not all(
-            isinstance(v, list) and all(isinstance(d, str) for d in v) for v in regimens.values()):
-        raise ValueError(f"{path}: [regimens] must map names to lists of drug ids")
-    return {str(k).lower(): tuple(v) for k, v in regimens.items()}
+def regimen_names(vocab: TherapyVocab) -> dict[str, tuple[str, ...]]:
+    """Regimen name (lower case) → drug ids, from the therapy ontology's regimens
+    (``ontologies/data/therapies.toml`` ``[regimens]``: "FOLFOX", "R-CHOP", …)."""
+    return {name.lower(): r.drugs for r in vocab.regimens.values() for name in r.names}
 
 
 class NoteExtractor:
@@ -859,7 +849,7 @@ class NoteExtractor:
                 classes = sorted(vocab.class_closure(frozenset({code})))
                 found.append((t.start, t.end, doc.text[t.start:t.end],
                               "systemic" in classes, [code, *classes], frozenset()))
-        for name, drugs in load_regimens().items():
+        for name, drugs in regimen_names(vocab).items():
             for m in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", doc.norm, re.I):
                 s, e = m.span()
                 if any(a <= s < b for a, b, *_ in found) or not usable(s, e):

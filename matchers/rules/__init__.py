@@ -235,6 +235,7 @@ class ConditionRules(_Strict):
     test_words: tuple[str, ...] = Field(min_length=1)
     avoid_words: tuple[str, ...] = Field(min_length=1)
     absence_words: tuple[str, ...] = Field(min_length=1)
+    trailing_absence_words: tuple[str, ...] = Field(min_length=1)
 
 
 class StatusRow(_Strict):

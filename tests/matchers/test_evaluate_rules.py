@@ -227,14 +227,15 @@ def test_generic_carcinoma_condition_enrols_carcinomas_only(
     assert evaluate(ontology, trial, who).verdict is expected
 
 
-def test_bare_generic_condition_among_non_cancer_conditions_is_no_clear_fit(
+def test_bare_generic_condition_among_non_cancer_conditions_is_no_cancer_population(
         ontology: Any) -> None:
-    # NCT05821920 (posterior pedicle screw system): "Tumor" beside spine conditions.
+    # NCT05821920 (posterior pedicle screw system): "Tumor" beside spine conditions is
+    # no cancer population (see also cases/cancer_type.toml).
     conditions = ("Degenerative Disc Disease", "Trauma Injury", "Tumor")
     tumor = F("cancer_type", "Tumor", any_malignancy=True)
     trial = make_trial(ontology, [], conditions=conditions, condition_facts=(tumor,))
     m = evaluate(ontology, trial, MESO_IB)
-    assert m.verdict is POSSIBLY and "cancer subtype?" in m.questions
+    assert m.verdict is INELIGIBLE and m.criteria[0].status is NOT_MET
     # The same word as the whole conditions list is a generic cancer study.
     alone = make_trial(ontology, [], conditions=("Tumor",), condition_facts=(tumor,))
     assert evaluate(ontology, alone, MESO_IB).verdict is ELIGIBLE
@@ -383,16 +384,16 @@ def test_no_need_to_have_is_no_requirement(ontology: Any) -> None:
     assert m.verdict is ELIGIBLE
 
 
-def test_first_line_title_makes_a_pretreated_patient_only_possibly_eligible(
-        ontology: Any) -> None:
+def test_first_line_title_excludes_a_pretreated_patient(ontology: Any) -> None:
     # NCT03634059's title; NCT05078931's ("… TKI Resistant NSCLC …") names later lines.
+    # (More trials: cases/prior_therapy.toml, rule prior_therapy.first_line_title.)
     first = make_trial(ontology, [Inc("Non-squamous NSCLC", NSCLC)], conditions=("NSCLC",),
                        condition_facts=(NSCLC,),
                        title="A Study of Apatinib Plus EGFR-TKI as First Line Treatment in "
                              "Patients With Non-squamous NSCLC")
     m = evaluate(ontology, first, NSCLC_EGFR)
-    assert m.verdict is POSSIBLY
-    assert any(c.text.startswith("Title:") and c.key for c in m.criteria)
+    assert m.verdict is INELIGIBLE
+    assert any(c.text.startswith("Title:") and c.status is NOT_MET for c in m.criteria)
     naive = dict(NSCLC_EGFR, prior_therapies=[])
     assert evaluate(ontology, first, naive).verdict is ELIGIBLE
     later = make_trial(ontology, [Inc("Non-squamous NSCLC", NSCLC)], conditions=("NSCLC",),

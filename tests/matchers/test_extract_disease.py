@@ -64,12 +64,27 @@ def test_generic_cancer(parse_criterion: Callable[..., list[Any]], text: str, fl
 @pytest.mark.parametrize(
     "text",
     [
+        # NCT05994521: "periampullary cancer" is a clinical group (ampulla, pancreatic
+        # head, distal bile duct, duodenum), not "any cancer"
+        "Radiological diagnosis of a periampullary cancer that is precluded from upfront surgical resection of curative intent due to advanced tumor stage.",
+        "Prophylactic EUS-guided Gastroenterostomy in Advanced Periampullary Cancers",
+    ],
+)
+def test_periampullary_is_a_group_not_any_cancer(
+    parse_criterion: Callable[..., list[Any]], text: str
+) -> None:
+    facts = parse_criterion(text, category="cancer_type")
+    assert [set(f.codes) for f in facts] == [{"AMPULLA_OF_VATER", "PANCREAS", "EHCH", "DA"}]
+    assert not any(f.any_malignancy for f in facts)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         "Platelets >= 100,000/mcL",  # not mantle cell lymphoma
         "IGA score ≥3 (on the 0 to 4 IGA scale) at the screening and baseline visits",
         "No prior biologic therapy for NSCLC",  # the cancer is the therapy's setting, not negated
-        # NCT05994521: a site the ontology does not name; not "any cancer"
-        "Radiological diagnosis of a periampullary cancer that is precluded from upfront surgical resection of curative intent due to advanced tumor stage.",
-        "Prophylactic EUS-guided Gastroenterostomy in Advanced Periampullary Cancers",
+
     ],
 )
 def test_no_wrong_cancer_fact(parse_criterion: Callable[..., list[Any]], text: str) -> None:
