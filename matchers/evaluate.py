@@ -209,8 +209,8 @@ class PreparedTrial:
     """Criterion positions, most decisive first (cancer type, then by category
     priority; static ones last): the early-exit path meets a ``not_met`` sooner."""
     label_scopes: frozenset[str] = frozenset()
-    """Cohort labels that do not say "only" ("Cohort A:", "PART B"): a patient failing
-    every one of them fits no cohort."""
+    """Keys of the cohort labels that do not say "only" ("Cohort A:", "PART B"), when
+    there are at least two: a patient failing every one of them fits no cohort."""
 
 
 def prepare_trial(trial: IndexedTrial, ontology: Ontology) -> PreparedTrial:
@@ -249,9 +249,16 @@ def prepare_trial(trial: IndexedTrial, ontology: Ontology) -> PreparedTrial:
         stage_order=tuple(STAGE_ORDER),
         hints=_hint_entries(parsed, trial.summary.conditions, scope),
         eval_order=_eval_order(crits),
-        label_scopes=frozenset(c.scope for c in parsed.criteria if c.scope
-                               and not c.scope_only),
+        label_scopes=_label_scopes(parsed),
     )
+
+
+def _label_scopes(parsed: ParsedTrial) -> frozenset[str]:
+    """The keys of the cohorts the criteria name without "only", when they name at
+    least two: a trial whose criteria name a single cohort may have unnamed others."""
+    keys = frozenset(c.scope_key or c.scope for c in parsed.criteria
+                     if c.scope and not c.scope_only)
+    return keys if len(keys) >= 2 else frozenset()
 
 
 def _hint_entries(
@@ -442,7 +449,7 @@ def evaluate_criterion(
                            f"{_quote(scope, 80)}?", True,
                            lazy=(f"Fails a criterion restricted to one cohort/phase "
                                  f"({_quote(scope, 80)}):", " ", deciding, ""),
-                           scope=scope)
+                           scope=crit.scope_key or scope)
         if deciding and all(_has_open_exception(a.fact) for a in deciding):
             # The text carves an exception into the fact ("unless …", "other than …")
             # that the profile cannot settle: never rest not_met on it alone.
@@ -572,8 +579,9 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
     fit = cancer_fit(prep.cancer, p.cancer)
     outcomes: list[Outcome] = [
         Outcome(None, CriterionKind.INCLUSION, fit.status, fit.reason, fit.text, fit.span,
-                "cancer_type", "cancer subtype?" if fit.status is CriterionStatus.UNKNOWN
-                and p.cancer.malignant else None, fit.status is CriterionStatus.UNKNOWN)
+                "cancer_type", (fit.question or "cancer subtype?")
+                if fit.status is CriterionStatus.UNKNOWN and p.cancer.malignant else None,
+                fit.status is CriterionStatus.UNKNOWN)
     ]
     outcomes.extend(_summary_outcomes(prep, p))
     parsed = prep.trial.parsed

@@ -350,6 +350,10 @@ class ParsedCriterion(_Frozen):
     criteria for the phase III only:", "Cohort A:"), or None when it applies to all."""
     scope_only: bool = False
     """The scope says "only": the trial's other parts are open without this criterion."""
+    scope_key: str | None = None
+    """``scope`` reduced to its naming words ("For the Esophageal Expansion Cohort:" and
+    "Esophageal Cohort Expansion:" are both ``"cohort esophageal expansion"``), so that
+    criteria of one cohort are recognised as such."""
     permission: tuple[Span, ...] = ()
     """Spans of sentences granting a permission ("… are eligible if …"): a ``not_met``
     resting only on facts inside them is ``met`` (a permission cannot exclude)."""

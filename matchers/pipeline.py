@@ -166,7 +166,10 @@ def match_terms(
 ) -> list[Term]:
     """All ontology matches in ``doc`` as :class:`Term` s (one per distinct span and
     label, codes merged), sorted by position. ``keys`` maps a match id to
-    ``(label, code)``."""
+    ``(label, code)``. A cancer or histology match inside a gene or drug name is no
+    disease mention: "anaplastic lymphoma kinase (ALK)" (NCT06097962, NCT02134015),
+    "breast cancer gene 1" (NCT02032277) and "anaplastic lymphoma kinase inhibitor" keep
+    only the gene/drug term."""
     found: dict[tuple[int, int, str], list[str]] = {}
     for matcher in (lower, orth):
         for match_id, start, end in matcher(doc):
@@ -174,13 +177,21 @@ def match_terms(
             codes = found.setdefault((start, end, label), [])
             if code not in codes:
                 codes.append(code)
+    names = [(start, end) for (start, end, label) in found if label in _NAME_LABELS]
     terms: list[Term] = []
     for (start, end, label), codes in found.items():
+        if label in _DISEASE_LABELS and any(
+                s <= start and end <= e and (s, e) != (start, end) for s, e in names):
+            continue  # the disease word of a gene or drug name: "anaplastic lymphoma kinase"
         s = doc[start].idx
         last = doc[end - 1]
         terms.append(Term(s, last.idx + len(last.text), label, tuple(codes)))
     terms.sort(key=lambda t: (t.start, -t.end, LABELS.index(t.label)))
     return terms
+
+
+_NAME_LABELS = frozenset({"BIOMARKER", "VARIANT", "THERAPY_CLASS", "DRUG"})
+_DISEASE_LABELS = frozenset({"CANCER", "HISTOLOGY"})
 
 
 def _apply_abbreviations(doc: Doc, terms: list["Term"]) -> list["Term"]:

@@ -52,7 +52,9 @@ class Segment:
 
     ``start``/``end`` are character offsets ``[start, end)``; ``heading`` is the
     nearest sub-heading or lead-in above it (None if none); ``group`` marks a lead-in
-    kept together with its alternatives.
+    kept together with its alternatives; ``context`` holds the text of every enclosing
+    item and label, outermost first (a criterion nested under "b. Esophageal Cohort
+    Expansion: …" keeps that cohort in its context).
     """
 
     kind: CriterionKind
@@ -60,6 +62,7 @@ class Segment:
     end: int
     heading: str | None = None
     group: bool = False
+    context: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------
@@ -107,6 +110,15 @@ _BULLET_RE = re.compile(
     re.X,
 )
 _INDENT_RE = re.compile(r"^[ \t]*")
+_ROMAN = re.compile(r"^\(?(?:i{1,3}|iv|vi{0,3}|ix|x)[.)]\)?$")
+_LETTER = re.compile(r"^\(?[a-hj-z][.)]\)?$")
+
+
+def _roman_under_letter(marker: str | None, previous: str | None) -> bool:
+    """A roman-numeral item ("ii.") right after a letter item ("b.") at the same column
+    is nested in it ("b. Esophageal Cohort Expansion: i. Group 1 … ii. Group 2 …"); a
+    letter item never nests in a letter item."""
+    return bool(marker and previous and _ROMAN.match(marker) and _LETTER.match(previous))
 _NUM_MARKER_RE = re.compile(r"^\(?(\d{1,2})[.)]?\)?$")
 _NEG_LEADIN = re.compile(r"^(?:no|none|not|neither|without|absence\s+of|free\s+of)\b", re.I)
 
@@ -373,7 +385,7 @@ class SectionSplitter:
         items = self._items(text)
         segments: list[Segment] = []
         for item in items:
-            self._emit(text, item, segments)
+            self._emit(text, item, segments, ())
         segments.sort(key=lambda s: (s.start, s.end))
         # drop exact duplicates and empty slices
         out: list[Segment] = []
@@ -457,7 +469,9 @@ class SectionSplitter:
                     prev_line = line
                     continue
             if line.marker is not None:
-                close_to(line.indent)
+                if not (stack and stack[-1].indent == line.indent
+                        and _roman_under_letter(line.marker, stack[-1].marker)):
+                    close_to(line.indent)
                 heading = label if not stack else None
                 cur = self._new_item(
                     text,
@@ -475,8 +489,13 @@ class SectionSplitter:
                 if cur is not None and self._continues(text, cur, line, prev_line, prev_blank):
                     cur.end = line.end
                 else:
-                    if stack and line.indent > stack[-1].indent:
-                        # an unbulleted paragraph inside a bullet item: child of it
+                    while stack and stack[-1].indent > line.indent:
+                        stack.pop()  # back out to the item this paragraph sits in
+                    if stack and line.indent > 0 and (
+                            line.indent > stack[-1].indent or stack[-1].marker is not None):
+                        # an unbulleted paragraph inside a bullet item (indented beyond
+                        # it, or at its marker's column as a further paragraph of it):
+                        # child of it
                         cur = self._new_item(
                             text,
                             line.body,
@@ -553,9 +572,12 @@ class SectionSplitter:
     # emitting segments
     # ----------------------------------------------------------------------------------
 
-    def _emit(self, text: str, item: _Item, out: list[Segment]) -> None:
+    def _emit(self, text: str, item: _Item, out: list[Segment],
+              context: tuple[str, ...]) -> None:
         body = text[item.start : item.end]
         heading = item.heading if item.heading is not None else item.section_heading
+        if item.heading is not None and item.heading not in context:
+            context = (*context, item.heading)
         if item.children:
             leadin = body.rstrip()
             is_leadin = leadin.endswith(":") or bool(
@@ -569,7 +591,8 @@ class SectionSplitter:
                 and not _NEG_LEADIN.match(leadin)
             ):
                 end = max(self._last_end(item), item.end)
-                out.append(Segment(item.kind, item.start, end, heading, group=True))
+                out.append(Segment(item.kind, item.start, end, heading, group=True,
+                                   context=context))
                 return
             child_kind = item.kind
             if (
@@ -579,16 +602,16 @@ class SectionSplitter:
             ):
                 child_kind = CriterionKind.EXCLUSION
             for s, e, h in self._inline_split(text, item.start, item.end, item):
-                out.append(Segment(item.kind, s, e, h or heading))
+                out.append(Segment(item.kind, s, e, h or heading, context=context))
             child_heading = self._heading_text(text, item)
             for child in item.children:
                 child.kind = child_kind
                 if child.heading is None:
                     child.heading = child_heading
-                self._emit(text, child, out)
+                self._emit(text, child, out, context)
             return
         for s, e, h in self._inline_split(text, item.start, item.end, item):
-            out.append(Segment(item.kind, s, e, h or heading))
+            out.append(Segment(item.kind, s, e, h or heading, context=context))
 
     @staticmethod
     def _last_end(item: _Item) -> int:

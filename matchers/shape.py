@@ -51,7 +51,7 @@ metastasis site (an OncoTree tissue node) from a cancer type.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
@@ -65,6 +65,7 @@ from matchers.models import (
     Fact,
     ParsedCriterion,
     PriorTherapyFact,
+    Span,
     condition_spans,
 )
 from matchers.rules import Rules, ShapeRules, load_rules
@@ -106,6 +107,7 @@ class _Rx:
     including_early: re.Pattern[str]
     early_exception: re.Pattern[str]
     tumor_not_scope: re.Pattern[str]
+    scope_key_stopwords: frozenset[str]
     recist: re.Pattern[str]
     site_words: re.Pattern[str]
     history_of_other_cancer: re.Pattern[str]
@@ -158,6 +160,7 @@ def _compiled(rules: ShapeRules) -> _Rx:
         including_early=rx(rules.including_early),
         early_exception=rx(rules.early_exception),
         tumor_not_scope=rx(rules.tumor_not_scope),
+        scope_key_stopwords=frozenset(rules.scope_key_stopwords),
         recist=rx(rules.recist),
         site_words=rx(rules.site_words),
         history_of_other_cancer=rx(rules.history_of_other_cancer),
@@ -201,6 +204,7 @@ def shape_trial(
     criteria: Sequence[ParsedCriterion],
     conditions: Sequence[Fact],
     *,
+    contexts: Mapping[Span, tuple[str, ...]] | None = None,
     condition_text: str,
     condition_entries: Sequence[str],
     title: str,
@@ -213,7 +217,10 @@ def shape_trial(
     ``criteria`` carry the extractors' facts, with spans into the criteria text;
     ``conditions`` are the facts of the conditions list and title, with spans into
     ``condition_text`` (the non-empty ``condition_entries`` joined by ``"; "``, then the
-    title). Pure; raises nothing for odd input (an unreadable part keeps its facts).
+    title). ``contexts`` gives, by criterion span, the texts of the items and labels
+    enclosing it, outermost first (:attr:`matchers.sections.Segment.context`): a cohort
+    label there scopes the criterion. Pure; raises nothing for odd input (an unreadable
+    part keeps its facts).
     """
     rx = _compiled((rules or load_rules()).shape)
     # ---- conditions list --------------------------------------------------------------
@@ -242,7 +249,11 @@ def shape_trial(
             # A sub-heading listed as a criterion ("Key exclusion criteria for the phase
             # III only:"): it scopes the criteria that follow it.
             pseudo_scope = c.text.strip() if _cohort_scope(c.text, rx) else None
-        out.append(_shape_criterion(c, list(c.shape_rules), pseudo_scope, ontology, rx))
+        enclosing = next((sc for sc in map(lambda t: _scope_of(t, rx),
+                                           reversed((contexts or {}).get(c.span, ())))
+                          if sc), None)
+        out.append(_shape_criterion(c, list(c.shape_rules), enclosing or pseudo_scope,
+                                    ontology, rx))
     return TrialShape(
         criteria=tuple(out),
         conditions=tuple(shaped_conditions),
@@ -330,8 +341,7 @@ def _shape_criterion(
     others = [f for f in facts if not isinstance(f, CancerTypeFact)]
     role = _role(c, c.facts, others, cancer, no_need is not None, rx)
     own_scope = _own_scope(c.text, rx)
-    scope = own_scope or (c.heading if c.heading and _cohort_scope(c.heading, rx)
-                          else None) or pseudo_scope
+    scope = own_scope or (_scope_of(c.heading, rx) if c.heading else None) or pseudo_scope
     if scope:
         applied.append("shape.scope_own" if own_scope else "shape.scope_heading")
     permission = _permission_spans(c, rx)
@@ -345,6 +355,7 @@ def _shape_criterion(
         "role": role,
         "scope": scope,
         "scope_only": bool(scope and rx.only.search(scope)),
+        "scope_key": (_scope_key(scope, rx) or scope.lower()) if scope else None,
         "permission": permission,
         "washout": washout,
         "biomarker_joins": _biomarker_joins(c, kind, [f for f in facts
@@ -473,6 +484,34 @@ def _cohort_scope(text: str, rx: _Rx) -> bool:
     """True if ``text`` restricts what follows to one phase/cohort/part."""
     return bool(rx.scope_only.search(text) or rx.scope_label.match(text)) and not (
         rx.scope_all.search(text))
+
+
+def _scope_of(text: str, rx: _Rx) -> str | None:
+    """The scope a heading or enclosing item sets: its labelled head ("Esophageal Cohort
+    Expansion:" of "Esophageal Cohort Expansion: i. Group 1 …"), or the whole text when
+    it is a scope as a whole ("Key exclusion criteria for the phase III only:")."""
+    return _own_scope(text, rx) or (text if _cohort_scope(text, rx) else None)
+
+
+_ROMAN_PHASE = {"i": "1", "ii": "2", "iii": "3", "iv": "4", "ib": "1b", "ia": "1a",
+                "iia": "2a", "iib": "2b"}
+
+
+def _scope_key(scope: str, rx: _Rx) -> str:
+    """``scope`` as a key: its lower-case words, plurals of part names singular, without
+    stopwords (``shape.scope_key_stopwords``, "cohort" among them), roman phase
+    numbers arabic ("Phase Ib" = "phase 1b"), sorted; "" when no word is left."""
+    words = re.findall(r"[a-z0-9]+", scope.lower().replace("-", " "))
+    out: set[str] = set()
+    for i, w in enumerate(words):
+        if w in ("cohorts", "parts", "arms", "phases", "groups", "expansions"):
+            w = w[:-1]
+        if w in rx.scope_key_stopwords:
+            continue
+        if i and words[i - 1] == "phase":
+            w = _ROMAN_PHASE.get(w, w)
+        out.add(w)
+    return " ".join(sorted(out))
 
 
 def _own_scope(text: str, rx: _Rx) -> str | None:

@@ -105,6 +105,8 @@ mutation qualifiers in between come from ``biomarker.toml``."""
 _BEFORE = re.compile(
     r"""(?P<st>positive\s+for|negative\s+for|activating|sensiti[sz]ing|driver|actionable|oncogenic|
         mutated|mutant|amplified|rearranged|wild[- ]?type|known|documented|confirmed|
+        (?:mutations?|alterations?|variants?|rearrangements?|fusions?|amplifications?)
+            \s+(?:in|of|involving)|
         (?:any\s+)?(?:other\s+)?(?:targetable|known))\s+(?:(?:\w+\s+){0,2})?$""",
     re.X | re.I,
 )
@@ -316,6 +318,7 @@ def extract_biomarkers(
     # marker statuses (own or shared by a list)
     resolved: list[tuple[Term, str, int, int, str | None]] = []  # term, status, s, e, variant
     pending: list[Term] = []
+    carry: tuple[str, int] | None = None  # a status read before a marker, and its end
     for i, t in enumerate(markers):
         if any(cs <= t.start and t.end <= ce for cs, ce in covered):
             continue
@@ -329,7 +332,15 @@ def extract_biomarkers(
                 for p in pending:
                     resolved.append((p, st, p.start, p.end, None))
                 pending = []
+                carry = (st, t.end)
                 continue
+            if carry is not None and _LIST_SEP.match(body[carry[1] - base : rel_s]):
+                # "mutation in BRCA1 and/or BRCA2": the status before the list's first
+                # marker is the status of each marker of the list
+                resolved.append((t, carry[0], t.start, t.end, None))
+                carry = (carry[0], t.end)
+                continue
+        carry = None
         if st is not None:
             resolved.append((t, st, t.start, base + st_end, None))
             for p in pending:
@@ -562,28 +573,40 @@ def _status_after(body: str, pos: int, marker: str,
 
 
 def _status_before(body: str, pos: int) -> tuple[str | None, int]:
+    """The status stated before the marker at ``pos`` ("activating EGFR", "mutation in
+    EGFR"), with its start; the nearest cue that names a status wins ("documented
+    mutation in EGFR": "mutation in")."""
     window = body[max(0, pos - 40) : pos]
-    m = _BEFORE.search(window)
-    if m is None:
-        return None, pos
-    w = m.group("st").lower()
-    start = pos - len(window) + m.start("st")
+    at = 0
+    while (m := _BEFORE.search(window, at)) is not None:
+        st = _before_status(m.group("st").lower())
+        if st is not None:
+            return st, pos - len(window) + m.start("st")
+        at = m.start() + 1
+    return None, pos
+
+
+def _before_status(w: str) -> str | None:
     # a following "mutation" word confirms mutation words
     if w.startswith("positive"):
-        return "positive", start
+        return "positive"
     if w.startswith("negative"):
-        return "negative", start
+        return "negative"
     if w.startswith(
         ("mutated", "mutant", "activating", "sensiti", "driver", "actionable", "oncogenic")
     ):
-        return "mutated", start
-    if w.startswith("amplified"):
-        return "amplified", start
-    if w.startswith("rearranged"):
-        return "rearranged", start
+        return "mutated"
+    if w.startswith(("mutation", "alteration", "variant")):
+        # "germline mutation in BRCA1 or BRCA2" (NCT02000622), "known mutation of the IDH1
+        # or IDH2 genes" (NCT03367715): the status word before the gene, joined by in/of
+        return "mutated"
+    if w.startswith(("amplified", "amplification")):
+        return "amplified"
+    if w.startswith(("rearranged", "rearrangement", "fusion")):
+        return "rearranged"
     if w.startswith("wild"):
-        return "wild_type", start
-    return None, pos
+        return "wild_type"
+    return None
 
 
 def _detail_window(body: str, pos: int) -> str:

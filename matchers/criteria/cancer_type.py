@@ -592,6 +592,8 @@ class CancerFit:
     text: str
     span: tuple[int, int]
     level: int = NONE
+    question: str | None = None
+    """What would settle an ``unknown`` fit (None: the default "cancer subtype?")."""
 
 
 def cancer_fit(scope: TrialCancerScope, p: PatientCancer) -> CancerFit:
@@ -603,7 +605,8 @@ def cancer_fit(scope: TrialCancerScope, p: PatientCancer) -> CancerFit:
     below the tissue level); generic conditions narrowed by the inclusion criteria →
     ``not_met``; a fit only through a criterion while the conditions name other cancers
     → ``unknown``; then by the best match level: exact or ancestor → ``met``, generic
-    wording → ``met`` (``unknown`` beside other named cancers), a more specific trial
+    wording → ``met`` (``unknown`` beside other named cancers, or when the generic
+    wording belongs to one part and other parts name cancers), a more specific trial
     type → ``unknown``, none → ``not_met``.
     """
     pname = p.name
@@ -690,6 +693,19 @@ def cancer_fit(scope: TrialCancerScope, p: PatientCancer) -> CancerFit:
                 CriterionStatus.UNKNOWN, 0.3,
                 f"Trial lists other cancer types in its conditions; {pname} fits only the "
                 f"generic wording {_quote(mention)}.", text, span, level)
+        generic_inc = [c for c, lvl in scored if lvl == GENERIC and c.source == "inclusion"]
+        parts = [(c, _other_parts(c, evidence)) for c in generic_inc]
+        if parts and all(others for _, others in parts):
+            g, others = parts[0]
+            crit = g.criterion
+            assert crit is not None  # _other_parts is empty for a mention outside criteria
+            named = ", ".join(dict.fromkeys(_quote(q.fact.text, 40) for q in others[:4]))
+            return CancerFit(
+                CriterionStatus.UNKNOWN, 0.3,
+                f"{pname} fits only the generic part {_quote(crit.scope or '', 40)} "
+                f"({_quote(g.fact.text)}); the trial's other parts are for {named}.",
+                crit.text, crit.span, level,
+                question=f"is the part {_quote(crit.scope or '', 40)} still enrolling?")
         return CancerFit(CriterionStatus.MET, spec,
                          f"Trial enrols {_quote(mention)}; {pname} is one.", text, span, level)
     if level == SPECIFIC:
@@ -710,6 +726,23 @@ def cancer_fit(scope: TrialCancerScope, p: PatientCancer) -> CancerFit:
         reason = (f"Trial is for malignant {listed}; {pname} is an intermediate "
                   "(non-metastasizing) neoplasm, not a malignant tumour of that class.")
     return CancerFit(CriterionStatus.NOT_MET, 0.0, reason, text, span, NONE)
+
+
+def _other_parts(pf: PreparedCancerFact,
+                 evidence: Sequence[PreparedCancerFact]) -> list[PreparedCancerFact]:
+    """Specific cancers named by inclusion criteria of *other* parts of the trial than
+    the part whose generic wording ``pf`` is ("Phase Ib: … solid tumor" beside "Phase II:
+    … HER2 negative breast cancer", NCT02630368; "Part 1: … solid tumor" beside "Part 2:
+    … breast cancer", NCT00445458): the patient fits only the generic part, often a
+    dose-escalation part with a few places, so the fit is a question, not a match."""
+    own = pf.criterion.scope_key if pf.criterion is not None else None
+    if pf.source != "inclusion" or not own:
+        return []
+    return [q for q in evidence
+            if q.source == "inclusion" and q.criterion is not None and q.fact.codes
+            and q.criterion.scope_key and q.criterion.scope_key != own
+            and not (q.fact.any_solid_tumor or q.fact.any_malignancy
+                     or q.fact.any_hematologic)]
 
 
 def criterion_cancer_value(

@@ -172,6 +172,7 @@ class _Compiled:
     naive: re.Pattern[str]
     received: re.Pattern[str]
     not_prior: re.Pattern[str]
+    optional: re.Pattern[str]
     settings: tuple[tuple[str, re.Pattern[str]], ...]
     generic: tuple[tuple[str, re.Pattern[str]], ...]
 
@@ -188,6 +189,8 @@ def _compiled(rules: TherapyRules) -> _Compiled:
         naive=re.compile(rf"(?:{_alt(rules.naive_cues)})", re.I),
         received=re.compile(rf"\b(?:{_alt(rules.received_cues)})\b", re.I),
         not_prior=re.compile(rf"\b(?:{_alt(rules.not_prior_cues)})\b", re.I),
+        optional=re.compile(rf"(?:{_alt(rules.optional_cues)})\s*(?:[\w-]+\s+){{0,2}}$",
+                            re.I),
         settings=tuple(
             (name, re.compile(rf"\b(?:{_alt(words)})\b", re.I))
             for name, words in rules.settings.items()
@@ -271,6 +274,8 @@ def extract_prior_therapy(
             re.I,
         ):
             continue
+        if comp.optional.search(body[max(cs, rel_s - 40) : rel_s]):
+            continue  # "X ± chemotherapy": the companion is optional, X is the rule
         mention_text = body[rel_s:rel_e]
         if mt.generic and _SPECIFIC_AFTER.match(body, rel_e):
             continue  # "previous treatment with X": X is the therapy (named or not)

@@ -170,6 +170,7 @@ class TherapyRules(_Strict):
     settings: dict[str, tuple[str, ...]]
     generic_classes: dict[str, tuple[str, ...]]
     not_prior_cues: tuple[str, ...]
+    optional_cues: tuple[str, ...]
 
 
 # --------------------------------------------------------------------------------------
@@ -263,7 +264,7 @@ class BiomarkerRules(_Strict):
 class ShapeRules(_Strict):
     """Criterion-shape cues of :mod:`matchers.shape` (``shape.toml``): each field is a
     tuple of regex alternatives (joined with ``|``, case-insensitive), except
-    ``bare_generic_words`` (plain lower-case words)."""
+    ``bare_generic_words`` and ``scope_key_stopwords`` (plain lower-case words)."""
 
     permission: tuple[str, ...]
     restrictive: tuple[str, ...]
@@ -272,6 +273,7 @@ class ShapeRules(_Strict):
     scope_words: tuple[str, ...]
     scope_label: tuple[str, ...]
     scope_all: tuple[str, ...]
+    scope_key_stopwords: tuple[str, ...]
     procedural: tuple[str, ...]
     sample: tuple[str, ...]
     sample_sentence: tuple[str, ...]

@@ -229,3 +229,17 @@ def test_condition_spans_strip_and_skip_blank_entries() -> None:
     assert condition_spans([" Tumor ", "", "Trauma Injury"], text) == [(0, 5), (7, 20)]
     with pytest.raises(ValueError):
         condition_spans(["Sarcoma"], text)
+
+
+def test_cohort_scope_from_enclosing_item(parse_text: Callable[..., ParsedTrial]) -> None:
+    """NCT03983954: a criterion nested in "b. Esophageal Cohort Expansion: …" is scoped to
+    that cohort, and the cohort named two ways has one scope key."""
+    from tests.matchers.test_sections import COHORTS
+
+    trial = parse_text(COHORTS + "2. For the Esophageal Expansion Cohort: Subjects must have histologically confirmed metastatic esophageal cancer.\n")
+    by_text = {c.text[:20]: c for c in trial.criteria}
+    assert by_text["Previous therapy:"].scope is None
+    para = by_text["If subjects received"]
+    assert para.scope == "Esophageal Cohort Expansion:"
+    assert by_text["For the Esophageal E"].scope_key == para.scope_key == "esophageal expansion"
+    assert by_text["Subjects with AC tha"].scope == "Group 2 - prior CPI:"

@@ -207,3 +207,23 @@ def test_patients_must_not_have_heading() -> None:
 def test_empty_and_blank_text() -> None:
     assert split_criteria("") == []
     assert split_criteria("   \n\n ") == []
+
+
+# NCT03983954: a roman-numeral item at the letter item's column belongs to the letter item,
+# and an unmarked paragraph at a marker's column continues that item.
+COHORTS = (
+    "Inclusion Criteria:\n\n"
+    "1. Previous therapy:\n\n"
+    "   b. Esophageal Cohort Expansion: i. Group 1 - no prior CPI: Subjects with only ESCC who may have received up to 1 prior chemotherapy as a line for metastatic disease.\n\n"
+    "   If subjects received prior chemotherapy for metastatic disease, they should have documented radiographic or clinical progression.\n\n"
+    "   ii. Group 2 - prior CPI: Subjects with either ESCC or AC of the esophagus or GEJ (Siewert type 1) who must not have had more than 2 prior lines of therapy.\n\n"
+    "   Subjects with AC that is HER 2/neu negative.\n"
+)
+
+
+def test_enclosing_items_are_kept_as_context() -> None:
+    segs = {COHORTS[s.start : s.end][:20]: s for s in split_criteria(COHORTS)}
+    assert segs["Previous therapy:"].context == ()
+    for head in ("Group 2 - prior CPI:", "If subjects received"):
+        assert segs[head].context[-1].startswith("Esophageal Cohort Expansion:"), head
+    assert segs["Subjects with AC tha"].context[-1].startswith("Group 2 - prior CPI:")

@@ -66,7 +66,10 @@ def test_match_mesothelioma_ranks_mesothelioma_trials_first(client: TestClient) 
     results = body["results"]
     assert body["total"] >= len(results) > 0
     assert body["generation"] == 7
-    assert results[0]["nct_id"] in MESO_IDS
+    # The best-scoring viable trial is a mesothelioma trial (an open basket trial may
+    # still come first: open before closed within a tier).
+    viable = [r for r in results if r["verdict"] != "ineligible"]
+    assert max(viable, key=lambda r: r["score"])["nct_id"] in MESO_IDS
     # Best first, as matchers.rank documents: eligible/possibly before ineligible, open
     # before closed within a tier, then score plus the eligible ordering bonus.
     keys = [(r["verdict"] == "ineligible", r["overall_status"] not in OPEN_STATUSES,
