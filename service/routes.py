@@ -24,6 +24,7 @@ from service.deps import (
     AnswerCacheDep,
     BatchQueueDep,
     IndexDep,
+    MatchPoolDep,
     OntologyDep,
     SettingsDep,
     StateDep,
@@ -31,6 +32,7 @@ from service.deps import (
 )
 from service.engine import match_patient
 from service.errors import InvalidParameter, TrialNotFound
+from service.guards import BATCH, NAVIGATOR, PUBLIC
 from service.schemas import (
     HER2_LOW_PATIENT,
     MESOTHELIOMA_PATIENT,
@@ -84,6 +86,7 @@ def _checked_limit(limit: int, settings: Settings) -> int:
     tags=["match"],
     summary="Rank trials for one patient",
     responses={422: _ERRORS[422], 503: _ERRORS[503]},
+    dependencies=[NAVIGATOR],
 )
 async def match(
     body: Annotated[
@@ -105,6 +108,7 @@ async def match(
     ontology: OntologyDep,
     settings: SettingsDep,
     today: TodayDep,
+    pool: MatchPoolDep,
 ) -> MatchResponse:
     """Evaluate every open trial against the patient and return them best first:
     eligible and possibly eligible trials share one tier ordered by score (eligible ones
@@ -120,14 +124,16 @@ async def match(
 
     Errors: 422 for an unknown or misspelt field (``detail[].loc`` names it, e.g.
     ``["body", "patient", "ecgo"]``) and for a cancer type that resolves to nothing
-    (``error: invalid_patient`` with ``suggestions``); 503 before trials are loaded.
+    (``error: invalid_patient`` with ``suggestions``); 503 before trials are loaded,
+    and 503 ``matching_busy`` with ``Retry-After`` when the bounded matching pool is
+    full (:mod:`service.match_pool`). Needs an API key with scope ``navigator``.
     Patient data is not logged, cached or stored.
     """
     limit = _checked_limit(
         body.limit if body.limit is not None else settings.default_match_limit, settings
     )
     statuses = [s.value for s in body.statuses] if body.statuses else None
-    ranked = await run_in_threadpool(
+    ranked = await pool.run(
         match_patient,
         loaded,
         ontology,
@@ -153,6 +159,7 @@ async def match(
     tags=["trials"],
     summary="Search trials (navigator)",
     responses={404: _ERRORS[404], 422: _ERRORS[422], 503: _ERRORS[503]},
+    dependencies=[NAVIGATOR],
 )
 async def list_trials(
     loaded: IndexDep,
@@ -263,6 +270,7 @@ async def list_trials(
     tags=["trials"],
     summary="One trial's structured eligibility",
     responses={404: _ERRORS[404], 422: _ERRORS[422], 503: _ERRORS[503]},
+    dependencies=[NAVIGATOR],
 )
 async def get_trial(
     nct_id: Annotated[
@@ -306,6 +314,7 @@ async def get_trial(
     tags=["conditions"],
     summary="Resolve a cancer type to an OncoTree node",
     responses={404: _ERRORS[404], 422: _ERRORS[422]},
+    dependencies=[PUBLIC],
 )
 async def resolve(
     ontology: OntologyDep,
@@ -327,6 +336,7 @@ async def resolve(
     tags=["conditions"],
     summary="Payload for a condition's answer page (cached)",
     responses={404: _ERRORS[404], 422: _ERRORS[422], 503: _ERRORS[503]},
+    dependencies=[PUBLIC],
 )
 async def answer_page(
     response: Response,
@@ -409,6 +419,7 @@ async def answer_page(
     tags=["batch"],
     summary="Queue a cohort for background matching",
     responses={422: _ERRORS[422], 503: _ERRORS[503]},
+    dependencies=[BATCH],
 )
 async def submit_batch(
     body: BatchRequest, queue: BatchQueueDep, settings: SettingsDep
@@ -431,6 +442,7 @@ async def submit_batch(
     tags=["batch"],
     summary="A batch job's status and results",
     responses={404: _ERRORS[404], 422: _ERRORS[422]},
+    dependencies=[BATCH],
 )
 async def get_batch(
     job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], queue: BatchQueueDep
