@@ -9,7 +9,7 @@ to ask the current verdict of one trial for this member. Rules, per NCT ID:
   ``trial_reopened`` (was not open), ``trial_updated`` (record fingerprint changed),
   else ``criteria_now_met``;
 * matched before, not now → ``lost_match``; reason ``trial_removed`` (not in the
-  current generation), ``trial_closed`` (no longer open), ``trial_updated`` (record
+  current generation), ``trial_closed`` (open before, not now), ``trial_updated`` (record
   changed and the verdict is now ineligible), ``criteria_not_met`` (same record, now
   ineligible), else ``ranked_out`` (still a fit, below the cohort's limit);
 * matched in both with another verdict → ``verdict_changed``;
@@ -113,7 +113,7 @@ def member_diff(
         verdict: str | None = None
         if cur is None:
             reason = DiffReason.TRIAL_REMOVED
-        elif not cur.open:
+        elif not cur.open and (old is None or old.open):
             reason = DiffReason.TRIAL_CLOSED
         else:
             verdict = verdict_of(nct)

@@ -23,7 +23,6 @@ from trial_cache.importer import import_dump
 from trial_cache.settings import TrialCacheSettings
 from trial_cache.store import TrialStore
 
-
 LOOPBACK = ("127.0.0.1", 50000)
 
 
