@@ -13,7 +13,7 @@ name                                            type       labels
 ``trialmatch_index_generation``                 gauge      (served generation; -1 none)
 ``trialmatch_index_trials``                     gauge      (trials in the served index)
 ``trialmatch_last_sync_age_seconds``            gauge      (since the last sync/import ended)
-``trialmatch_batch_shards``                     gauge      state (pending/running/done/failed
+``trialmatch_batch_shards``                     gauge      state (queued/running/done/failed
                                                            over unfinished runs)
 ``trialmatch_batch_shards_failed_total``        counter    (shards given up on, ever)
 ``trialmatch_batch_runs_total``                 counter    status
@@ -76,7 +76,8 @@ class _BatchCollector(Collector):
                                    "Shards of unfinished cohort runs, by state.",
                                    labels=["state"])
         for state, n in sorted(self.shards.items()):
-            shards.add_metric([state], n)
+            # a pending shard is one queued for a worker: the label says so
+            shards.add_metric(["queued" if state == "pending" else state], n)
         yield shards
         failed = CounterMetricFamily("trialmatch_batch_shards_failed",
                                      "Shards given up on after their last try.")

@@ -188,7 +188,26 @@ async def test_metrics_series_use_route_templates(
     assert "trialmatch_index_generation 7.0" in text
     assert "trialmatch_index_trials " in text
     assert "trialmatch_last_sync_age_seconds -1.0" in text  # nothing synced here
-    assert 'trialmatch_batch_shards{state="pending"} 0.0' in text
+    assert 'trialmatch_batch_shards{state="queued"} 0.0' in text
     assert "trialmatch_batch_run_duration_seconds_count 0.0" in text
     assert "trialmatch_batch_shards_failed_total" in text
-    assert "trialmatch_redis_errors_total" in text or "trialmatch_redis_errors" in text
+    assert "# TYPE trialmatch_redis_errors_total counter" in text
+
+
+async def test_limiter_outage_lets_requests_through_and_is_counted(
+    state: ServiceState,
+) -> None:
+    from service.metrics_registry import REDIS_ERRORS
+
+    dead = Redis(host="127.0.0.1", port=9, socket_connect_timeout=0.2)  # nothing listens
+    state.limiter = RateLimiter(redis=dead, namespace="tmtest-dead", per_key="1/minute",
+                                public="1/minute")
+    before = REDIS_ERRORS.labels(component="ratelimit")._value.get()
+    try:
+        async with _http(state, REMOTE) as remote:
+            for _ in range(2):
+                page = await remote.get("/v1/answer-page", params={"condition": "DES"})
+                assert page.status_code == 200
+    finally:
+        await dead.aclose()
+    assert REDIS_ERRORS.labels(component="ratelimit")._value.get() == before + 2
