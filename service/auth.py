@@ -236,17 +236,6 @@ class Principal:
 LOOPBACK = Principal(key_id=None, scopes=("admin",))
 
 
-def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
-    """The key from ``Authorization: Bearer <key>`` or ``X-API-Key``, if any."""
-    if x_api_key:
-        return x_api_key.strip()
-    if authorization:
-        kind, _, value = authorization.partition(" ")
-        if kind.lower() == "bearer" and value.strip():
-            return value.strip()
-    return None
-
-
 def is_loopback(host: str | None) -> bool:
     if not host:
         return False

@@ -15,10 +15,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from service.auth import Principal, Scope, presented_key
+from service.auth import Principal, Scope
 from service.deps import StateDep
+
+# Declared as security schemes so that /docs has an "Authorize" button; auto_error=False
+# because the guard itself decides (loopback without keys, 401 vs 403 messages).
+_BEARER = HTTPBearer(auto_error=False, description="`Authorization: Bearer <key>`")
+_API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="`X-API-Key: <key>`")
 
 
 def require(scope: Scope) -> Any:
@@ -27,14 +33,15 @@ def require(scope: Scope) -> Any:
     async def guard(
         request: Request,
         state: StateDep,
-        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-        x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+        x_api_key: Annotated[str | None, Security(_API_KEY)] = None,
     ) -> Principal | None:
         if state.auth is None:
             return None
         host = request.client.host if request.client else None
-        principal = await state.auth.authenticate(
-            scope=scope, key=presented_key(authorization, x_api_key), client_host=host)
+        key = x_api_key.strip() if x_api_key else (bearer.credentials if bearer else None)
+        principal = await state.auth.authenticate(scope=scope, key=key or None,
+                                                  client_host=host)
         if state.limiter is not None:
             await state.limiter.check_key(principal.key_id)
         return principal
