@@ -196,6 +196,7 @@ async def main_async(sizes: list[int], worker_counts: list[int], shard_size: int
 
 
 def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # progress lines as they come
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--workers", default="1,2,4")

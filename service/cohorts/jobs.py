@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from arq.connections import ArqRedis
+from arq.worker import Retry
 from pydantic import ValidationError
 
 from matchers.errors import MatcherError
@@ -261,14 +262,44 @@ async def _fail(ctx: dict[str, Any], store: CohortStore, run_id: str, shard: int
 
 async def match_shard(ctx: dict[str, Any], run_id: str, shard: int) -> dict[str, int]:
     """arq job: match shard ``shard`` of run ``run_id`` (module docstring). Returns
-    counts ``{"matched", "failed", "committed"}``."""
+    counts ``{"matched", "failed", "committed"}``.
+
+    arq itself retries only jobs that raise :class:`arq.worker.Retry` (or whose worker
+    died); any other exception would end the job for good and leave the shard
+    ``running``. So every failure of an attempt — Redis, a bug, or the attempt
+    outliving 90 % of ``TRIALMATCH_BATCH_SHARD_TIMEOUT_S`` (before arq's own timeout,
+    which would also end the job for good) — becomes a ``Retry`` with a backoff of
+    5 s × the attempt number, and the last attempt marks the shard failed instead.
+    """
     runtime: WorkerRuntime = ctx["trialmatch"]
     cohorts = runtime.cohorts
     if cohorts is None:  # a worker without TRIALMATCH_COHORT_KEYS cannot open profiles
-        raise IndexNotReady("This worker has no TRIALMATCH_COHORT_KEYS; it cannot run shards.")
-    store = cohorts.store
+        raise Retry(defer=60)  # another worker (with the key) may take it
     settings = runtime.settings
     job_try: int = ctx.get("job_try", 1)
+    try:
+        async with asyncio.timeout(settings.batch_shard_timeout_s * 0.9):
+            return await _match_shard(ctx, runtime, cohorts, run_id, shard, job_try)
+    except Exception as exc:
+        reason = exc.message if isinstance(exc, ServiceError) else (
+            "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}")
+        if job_try < settings.batch_shard_max_tries:
+            log.warning("run %s shard %d, try %d: %s; retrying", run_id, shard, job_try,
+                        reason)
+            raise Retry(defer=5 * job_try) from exc
+        try:
+            members = await cohorts.store.shard_members(run_id, shard) or []
+            await _fail(ctx, cohorts.store, run_id, shard, len(members), job_try,
+                        f"{reason} (try {job_try})")
+        except Exception as again:  # Redis still down: the extra try marks it failed
+            raise Retry(defer=30) from again
+        return {"matched": 0, "failed": len(members), "committed": 0}
+
+
+async def _match_shard(ctx: dict[str, Any], runtime: WorkerRuntime, cohorts: CohortRuntime,
+                       run_id: str, shard: int, job_try: int) -> dict[str, int]:
+    store = cohorts.store
+    settings = runtime.settings
     state = await store.shard_state(run_id, shard)
     members = await store.shard_members(run_id, shard)
     if state is None or members is None:
@@ -290,45 +321,29 @@ async def match_shard(ctx: dict[str, Any], run_id: str, shard: int) -> dict[str,
     except IndexNotReady as exc:
         await _fail(ctx, store, run_id, shard, len(members), job_try, exc.message)
         return {"matched": 0, "failed": len(members), "committed": 0}
-    try:
-        run = await store.run(run_id)
-        meta = await store.meta(run.cohort_id)
-        profiles = await store.profiles(run_id, members)
-        today = started.date()
-        results, valid = await asyncio.to_thread(
-            match_members, loaded, runtime.ontology, profiles, members, today=today,
-            limit=meta.limit, include_closed=meta.include_closed)
-        del profiles
-        if loaded.generation is not None and not await store.has_gen_trials(loaded.generation):
-            await store.write_gen_trials(loaded.generation,
-                                         cohorts.trial_states(loaded).values())
-        previous: dict[str, MemberResult] = {}
+    run = await store.run(run_id)
+    meta = await store.meta(run.cohort_id)
+    profiles = await store.profiles(run_id, members)
+    today = started.date()
+    results, valid = await asyncio.to_thread(
+        match_members, loaded, runtime.ontology, profiles, members, today=today,
+        limit=meta.limit, include_closed=meta.include_closed)
+    del profiles
+    if loaded.generation is not None and not await store.has_gen_trials(loaded.generation):
+        await store.write_gen_trials(loaded.generation, cohorts.trial_states(loaded).values())
+    diffs: dict[str, list[DiffEntry]] = {}
+    if run.previous_run_id is not None:
+        previous = await store.results(run.previous_run_id, members)
+        prev_run = await store.run(run.previous_run_id)
+        prev_gen = prev_run.generations[-1] if prev_run.generations else prev_run.generation
         previous_trials: dict[str, TrialState] = {}
-        if run.previous_run_id is not None:
-            previous = await store.results(run.previous_run_id, members)
-            prev_run = await store.run(run.previous_run_id)
-            prev_gen = prev_run.generations[-1] if prev_run.generations else prev_run.generation
-            if prev_gen is not None:
-                ncts = {m.nct_id for r in (*results, *previous.values()) for m in r.matches}
-                previous_trials = await store.gen_trials(prev_gen, ncts)
-        diffs: dict[str, list[DiffEntry]] = {}
-        if run.previous_run_id is not None:
-            diffs = await asyncio.to_thread(
-                diff_members, cohorts, loaded, runtime.ontology, results=results,
-                profiles=valid, previous=previous, previous_trials=previous_trials,
-                today=today)
-        del valid
-    except ServiceError as exc:
-        if job_try >= settings.batch_shard_max_tries:
-            await _fail(ctx, store, run_id, shard, len(members), job_try, exc.message)
-            return {"matched": 0, "failed": len(members), "committed": 0}
-        raise
-    except Exception as exc:
-        if job_try >= settings.batch_shard_max_tries:
-            await _fail(ctx, store, run_id, shard, len(members), job_try,
-                        f"{type(exc).__name__} while matching")
-            return {"matched": 0, "failed": len(members), "committed": 0}
-        raise
+        if prev_gen is not None:
+            ncts = {m.nct_id for r in (*results, *previous.values()) for m in r.matches}
+            previous_trials = await store.gen_trials(prev_gen, ncts)
+        diffs = await asyncio.to_thread(
+            diff_members, cohorts, loaded, runtime.ontology, results=results, profiles=valid,
+            previous=previous, previous_trials=previous_trials, today=today)
+    del valid
     failed = sum(1 for r in results if r.error)
     done = running.model_copy(update={
         "state": ShardState.DONE, "matched": len(results) - failed, "failed": failed,
@@ -346,12 +361,18 @@ async def match_shard(ctx: dict[str, Any], run_id: str, shard: int) -> dict[str,
 
 
 async def finish_run(ctx: dict[str, Any], run_id: str) -> dict[str, int]:
-    """arq job: close the run (:meth:`CohortStore.finish`) and send its webhook."""
+    """arq job: close the run (:meth:`CohortStore.finish`) and send its webhook. A
+    failure (Redis) is retried (``Retry``, as for shards)."""
     runtime: WorkerRuntime = ctx["trialmatch"]
     cohorts = runtime.cohorts
     if cohorts is None:
-        raise IndexNotReady("This worker has no TRIALMATCH_COHORT_KEYS; it cannot finish runs.")
-    record = await cohorts.store.finish(run_id, retention=runtime.settings.batch_run_retention)
+        raise Retry(defer=60)
+    try:
+        record = await cohorts.store.finish(run_id,
+                                            retention=runtime.settings.batch_run_retention)
+    except Exception as exc:
+        log.warning("finishing run %s: %s; retrying", run_id, type(exc).__name__)
+        raise Retry(defer=5 * ctx.get("job_try", 1)) from exc
     if record is None:
         return {"finished": 0}
     log.info("run %s of cohort %s %s: %d matched, %d failed, %.1f s", run_id,

@@ -207,3 +207,30 @@ async def test_nightly_cron_job_starts_every_cohort(
         assert len(runs) == 1 and runs[0].status.value == "complete"
         assert runs[0].trigger == "cron" and runs[0].generation == 7
     await asyncio.sleep(0)
+
+
+async def test_shards_that_keep_failing_end_the_run_failed(
+    state: ServiceState, real_redis: tuple[Redis, str]
+) -> None:
+    """Profiles stored under a key the workers no longer have: each shard's attempts
+    fail (CohortKeyInvalid), arq retries them (Retry with backoff), and the last
+    attempt marks them failed, so the run still ends, ``failed``, saying why."""
+    from service.cohorts.crypto import ProfileCipher, generate_key
+    from service.cohorts.store import CohortStore
+
+    redis, namespace = real_redis
+    wire(state, redis, namespace, batch_shard_size=2, batch_shard_max_tries=2)
+    async with _http(state) as http:
+        assert (await http.put("/v1/cohorts/c-0003", json={"members": _members(3)})
+                ).status_code == 200
+        run = (await http.post("/v1/cohorts/c-0003/runs")).json()
+        state.cohorts = CohortStore(redis, namespace, ProfileCipher([generate_key()]))
+        await run_worker(state, redis)
+        record = (await http.get(f"/v1/cohorts/c-0003/runs/{run['run_id']}")).json()
+    assert record["status"] == "failed"
+    assert record["shards"] == {"total": 2, "done": 0, "failed": 2, "running": 0, "pending": 0}
+    assert "cannot be decrypted" in record["error"] and "try 2" in record["error"]
+    infos = await state.cohorts.shard_records(run["run_id"])
+    assert {i.attempts for i in infos.values()} == {2}
+    # the cohort can run again (the run-in-progress marker is gone)
+    assert not await redis.exists(f"{namespace}:cohort:c-0003:active")
