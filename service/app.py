@@ -84,8 +84,9 @@ or `X-API-Key`; scopes `navigator`, `batch`, `admin`); answer pages and conditio
 are public and rate-limited per client.
 
 Errors are `{"error": code, "message": "..."}`; a 422 names the wrong field.
-Patient data is never logged, cached, or stored (batch jobs excepted: their cohort and
-results expire after `TRIALMATCH_BATCH_RESULT_TTL_S`).
+Patient data is never logged, cached, or stored, except where a feature needs it:
+registered cohorts (encrypted at rest, until deleted) and one-off batch jobs (their
+cohort and results expire after `TRIALMATCH_BATCH_RESULT_TTL_S`).
 """
 
 
