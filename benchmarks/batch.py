@@ -34,6 +34,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -196,6 +197,8 @@ async def main_async(sizes: list[int], worker_counts: list[int], shard_size: int
 
 
 def main() -> None:
+    # SIGTERM ends the run through the ``finally`` blocks, which stop the workers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # progress lines as they come
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1000,10000")
