@@ -22,7 +22,10 @@ What it measures, through the product's own paths only:
    closed).
 
 Prints patients/s per worker count, the speed-up over 1 worker, and the wall time of
-the largest cohort. Timings on a shared 2-core machine are noisy, and more than 2
+the largest cohort. Each worker runs in its own session (``start_new_session``), like a
+separately started service: Linux autogroup scheduling gives one CPU share per session,
+so workers sharing the benchmark's session would share one share between them.
+Timings on a shared 2-core machine are noisy, and more than 2
 workers cannot be faster than 2 cores allow: read the 4-worker figure as "does it
 degrade under oversubscription", not as scaling.
 """
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -76,9 +80,13 @@ def synthetic_members(n: int, *, seed: int = 10) -> list[dict[str, Any]]:
 
 class Worker:
     def __init__(self, env: dict[str, str]) -> None:
+        # Own session, as a separately started service would be: with the kernel's
+        # autogroup scheduling (on here), processes of one session share one CPU share,
+        # so workers left in the benchmark's session could never use more than it.
         self.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "worker"],
                                      cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
         self.ready = threading.Event()
         self.tail: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -145,6 +153,7 @@ async def main_async(sizes: list[int], worker_counts: list[int], shard_size: int
 
     from ontologies import load_ontology
     from service.cohorts.crypto import ProfileCipher, generate_key
+    from service.cohorts.errors import CohortNotFound
     from service.cohorts.models import CohortPut
     from service.cohorts.store import CohortStore
     from trial_cache.embedded import open_redis
@@ -164,6 +173,8 @@ async def main_async(sizes: list[int], worker_counts: list[int], shard_size: int
         redis, close = await open_redis(settings.cache)
         store = CohortStore(redis, settings.cache.redis_namespace, ProfileCipher([key]))
         try:
+            with contextlib.suppress(CohortNotFound):
+                await store.delete(cohort)  # left over by an interrupted run
             body = CohortPut.model_validate({"members": synthetic_members(size), "limit": 10})
             await store.put(cohort, body, default_limit=10)
         finally:
