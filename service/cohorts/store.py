@@ -56,13 +56,14 @@ RUN_DURATION_BUCKETS = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 
 """Upper bounds (seconds) of the run-duration histogram kept in ``{ns}:runs:stats``."""
 
 # Commits a shard once: a no-op (returns 0) if the shard is already done or failed, so a
-# retried shard whose first attempt got through never writes or counts twice.
+# retried shard whose first attempt got through never writes or counts twice; also a
+# no-op if the shard does not exist (its run was deleted meanwhile: write no orphans).
 # KEYS: shard-state, shard-info, results, diff, counts
 # ARGV: shard no, ShardRecord JSON, n results, n diffs, then member/token pairs for the
 #       results, member/token pairs for the diffs, then counter/increment pairs.
 _COMMIT = """
 local state = redis.call('HGET', KEYS[1], ARGV[1])
-if state == 'done' or state == 'failed' then return 0 end
+if not state or state == 'done' or state == 'failed' then return 0 end
 local nres = tonumber(ARGV[3])
 local ndiff = tonumber(ARGV[4])
 local i = 5
@@ -74,11 +75,11 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return 1
 """
 
-# Moves a shard to running or failed unless it is already terminal.
+# Moves a shard to running or failed unless it is already terminal or does not exist.
 # KEYS: shard-state, shard-info; ARGV: shard no, new state, ShardRecord JSON
 _SET_STATE = """
 local state = redis.call('HGET', KEYS[1], ARGV[1])
-if state == 'done' or state == 'failed' then return 0 end
+if not state or state == 'done' or state == 'failed' then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
@@ -373,8 +374,8 @@ class CohortStore:
                 if t is not None}
 
     async def set_shard_state(self, run_id: str, record: ShardRecord) -> bool:
-        """Record ``running`` or ``failed`` unless the shard is already done or failed
-        (then False)."""
+        """Record ``running`` or ``failed`` unless the shard is already done or failed,
+        or its run is gone (then False)."""
         k = self.keys
         with _redis_errors(f"updating run {run_id}"):
             changed = await self._set_state(
@@ -393,8 +394,8 @@ class CohortStore:
         diffs: Mapping[str, Sequence[DiffEntry]],
     ) -> bool:
         """Store a shard's results, diffs and counts and mark it done, atomically and
-        once (Lua). Returns False when the shard had already been committed or failed
-        (nothing written)."""
+        once (Lua). Returns False when the shard had already been committed or failed,
+        or its run was deleted (nothing written)."""
         cipher = self.cipher
         args: list[Any] = [str(record.shard), record.model_dump_json(), len(results),
                            len(diffs)]

@@ -234,3 +234,29 @@ async def test_shards_that_keep_failing_end_the_run_failed(
     assert {i.attempts for i in infos.values()} == {2}
     # the cohort can run again (the run-in-progress marker is gone)
     assert not await redis.exists(f"{namespace}:cohort:c-0003:active")
+
+
+async def test_a_deleted_run_is_never_written_again(
+    state: ServiceState, real_redis: tuple[Redis, str]
+) -> None:
+    """A shard still in flight when its cohort is deleted commits nothing and marks
+    nothing: no orphan keys, no failed-shard count."""
+    from service.cohorts.models import MemberResult, ShardRecord, ShardState
+
+    redis, namespace = real_redis
+    store = wire(state, redis, namespace)
+    from service.cohorts.models import CohortPut
+
+    await store.put("c-0004", CohortPut.model_validate({"members": _members(2)}),
+                    default_limit=5)
+    run = await store.create_run("c-0004", trigger="api", generation=7, shard_size=5)
+    record = ShardRecord(shard=0, state=ShardState.RUNNING, members=2, attempts=1)
+    assert await store.set_shard_state(run.run_id, record)
+    await store.delete("c-0004")
+    failed = record.model_copy(update={"state": ShardState.FAILED})
+    assert not await store.set_shard_state(run.run_id, failed)
+    done = record.model_copy(update={"state": ShardState.DONE})
+    assert not await store.commit_shard(run.run_id, done,
+                                        [MemberResult(member_id="m-0000")], {})
+    left = [k async for k in redis.scan_iter(match=f"{namespace}:*")]
+    assert left == []
