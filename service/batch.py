@@ -1,6 +1,7 @@
-"""Batch matching of a cohort: the queue (arq on Redis) and the job record.
-
-This is the **only** place where patient-derived data touches Redis:
+"""One-off batch matching (``POST /v1/batch``, the compatibility path): the queue (arq
+on Redis) and the job record. Registered cohorts and their nightly runs are
+:mod:`service.cohorts` (stored encrypted); this module is the other place where
+patient-derived data touches Redis, for a job's lifetime only:
 
 * ``arq:job:{job_id}`` — arq's own job key: the cohort (profiles) as submitted, JSON
   (orjson, not pickle). arq deletes it when the job finishes; it expires anyway after

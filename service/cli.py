@@ -12,6 +12,8 @@ Commands::
     trialmatch match --patient FILE.json [--limit N] [--json]
     trialmatch worker [--burst]     the arq batch worker
     trialmatch status               what the store holds
+    trialmatch batch ...            cohorts and scheduled runs (service.cohorts.cli)
+    trialmatch keys ...             API keys (service.keys_cli)
 
 Every command reads the same ``TRIALMATCH_*`` settings (see the README). With no
 ``TRIALMATCH_REDIS_URL`` they share the embedded Redis in ``var/trialmatch.rdb``
@@ -365,6 +367,17 @@ def status() -> None:
     )
     if report is not None:
         console.print(_report_table(report))
+
+
+def _sub_apps() -> None:
+    from service.cohorts.cli import app as batch_app
+    from service.keys_cli import app as keys_app
+
+    app.add_typer(batch_app, name="batch")
+    app.add_typer(keys_app, name="keys")
+
+
+_sub_apps()
 
 
 def main() -> None:  # pragma: no cover - console-script shim

@@ -5,7 +5,9 @@ The lifespan (:mod:`service.app`) builds one :class:`ServiceState` and puts it o
 swap any of them with ``app.dependency_overrides[get_index] = lambda: my_index``.
 
 Aliases for route signatures: ``SettingsDep``, ``OntologyDep``, ``IndexDep``,
-``TodayDep``, ``AnswerCacheDep``, ``BatchQueueDep``, ``NotesDep``, ``StateDep``.
+``TodayDep``, ``AnswerCacheDep``, ``BatchQueueDep``, ``NotesDep``, ``StateDep``,
+``CohortStoreDep``, ``MatchPoolDep``. The route guards (API keys, rate limits) are in
+:mod:`service.guards`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ontologies import Ontology
 from service.batch import BatchQueue
 from service.engine import IndexHolder, LoadedIndex
 from service.errors import IndexNotReady, ServiceError
+from service.match_pool import MatchPool
 from service.notes import NoteReader
 from service.schemas import AnswerPage
 from service.settings import Settings
@@ -28,13 +31,21 @@ from service.ttl_cache import TTLCache
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from service.auth import Authenticator
+    from service.cohorts.store import CohortStore
+    from service.ratelimit import RateLimiter
     from trial_cache.store import TrialStore
 
 
 @dataclass
 class ServiceState:
-    """Everything the lifespan owns. ``redis``/``store``/``batch`` are None when the
-    app runs without Redis (tests with a fixed index)."""
+    """Everything the lifespan owns. ``redis``/``store``/``batch``/``cohorts`` are None
+    when the app runs without Redis (tests with a fixed index).
+
+    ``auth`` None means API keys are not checked: only an app built around a prepared
+    state (tests, benchmarks) runs so; the lifespan always sets one. ``limiter`` None:
+    no rate limits. ``match_pool`` is made from the settings on first use.
+    """
 
     settings: Settings
     ontology: Ontology
@@ -46,6 +57,10 @@ class ServiceState:
     problems: list[str] = field(default_factory=list)
     notes: NoteReader = field(default_factory=NoteReader)
     """The clinic-note extractor, built on the first note request."""
+    cohorts: CohortStore | None = None
+    auth: Authenticator | None = None
+    limiter: RateLimiter | None = None
+    match_pool: MatchPool | None = None
 
 
 class ServiceUnavailable(ServiceError):
@@ -95,6 +110,21 @@ def get_batch_queue(state: StateDep) -> BatchQueue:
     return state.batch
 
 
+def get_cohort_store(state: StateDep) -> CohortStore:
+    if state.cohorts is None:
+        raise IndexNotReady("Cohorts need Redis, which this instance runs without.")
+    return state.cohorts
+
+
+def get_match_pool(state: StateDep) -> MatchPool:
+    """The bounded matching pool (:mod:`service.match_pool`), made on first use."""
+    if state.match_pool is None:
+        s = state.settings
+        state.match_pool = MatchPool(threads=s.match_threads, queue=s.match_queue,
+                                     timeout_s=s.match_queue_timeout_s)
+    return state.match_pool
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 OntologyDep = Annotated[Ontology, Depends(get_ontology)]
 IndexDep = Annotated[LoadedIndex, Depends(get_index)]
@@ -102,3 +132,5 @@ TodayDep = Annotated[date, Depends(get_today)]
 AnswerCacheDep = Annotated[TTLCache[AnswerPage], Depends(get_answer_cache)]
 BatchQueueDep = Annotated[BatchQueue, Depends(get_batch_queue)]
 NotesDep = Annotated[NoteReader, Depends(get_notes)]
+CohortStoreDep = Annotated["CohortStore", Depends(get_cohort_store)]
+MatchPoolDep = Annotated[MatchPool, Depends(get_match_pool)]

@@ -13,6 +13,11 @@ exception                                       status  body ``error``
 ``service.errors.TrialNotFound``                404     ``trial_not_found``
 ``service.errors.BatchJobNotFound``             404     ``batch_job_not_found``
 ``service.errors.IndexNotReady``                503     ``index_not_ready``
+``service.auth`` errors                         401     ``api_key_missing`` / ``api_key_invalid``
+                                                403     ``api_key_scope``
+``service.ratelimit.RateLimited``               429     ``rate_limited`` (+ Retry-After)
+``service.match_pool.MatchPoolBusy``            503     ``matching_busy`` (+ Retry-After)
+``service.cohorts.errors`` (see there)          404/409/500/503  ``cohort_not_found``, ...
 ``trial_cache.NoPublishedSyncError``            503     ``no_trials_loaded``
 ``trial_cache.SyncInProgressError``             409     ``sync_in_progress``
 ``trial_cache.StudyNotFound``                   404     ``trial_not_found``
@@ -87,6 +92,10 @@ class ServiceError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": self.code, "message": self.message}
+
+    def headers(self) -> dict[str, str]:
+        """Response headers (``Retry-After``, ``WWW-Authenticate``); none by default."""
+        return {}
 
 
 class InvalidParameter(ServiceError):
@@ -238,7 +247,7 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 async def _service(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     _log(request, exc.status_code, exc)
-    return JSONResponse(status_code=exc.status_code, content=exc.body())
+    return JSONResponse(status_code=exc.status_code, content=exc.body(), headers=exc.headers())
 
 
 async def _patient(request: Request, exc: Exception) -> JSONResponse:

@@ -18,9 +18,11 @@ from fastapi import APIRouter, Body
 
 from matchers.notes import NoteExtraction
 from service.deps import NotesDep, OntologyDep, SettingsDep, TodayDep
+from service.guards import NAVIGATOR
 from service.schemas import NOTE_EXAMPLE, ExtractRequest
 
-router = APIRouter()
+# a navigator's routes: an API key with scope navigator (service.guards)
+router = APIRouter(dependencies=[NAVIGATOR])
 
 
 @router.post("/v1/patients/extract", response_model=NoteExtraction, tags=["patients"],

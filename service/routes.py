@@ -24,6 +24,7 @@ from service.deps import (
     AnswerCacheDep,
     BatchQueueDep,
     IndexDep,
+    MatchPoolDep,
     NotesDep,
     OntologyDep,
     SettingsDep,
@@ -32,6 +33,7 @@ from service.deps import (
 )
 from service.engine import match_patient
 from service.errors import InvalidParameter, TrialNotFound
+from service.guards import BATCH, NAVIGATOR, PUBLIC
 from service.schemas import (
     HER2_LOW_PATIENT,
     MESOTHELIOMA_PATIENT,
@@ -86,6 +88,7 @@ def _checked_limit(limit: int, settings: Settings) -> int:
     tags=["match"],
     summary="Rank trials for one patient",
     responses={422: _ERRORS[422], 503: _ERRORS[503]},
+    dependencies=[NAVIGATOR],
 )
 async def match(
     body: Annotated[
@@ -112,6 +115,7 @@ async def match(
     settings: SettingsDep,
     today: TodayDep,
     notes: NotesDep,
+    pool: MatchPoolDep,
 ) -> MatchResponse:
     """Evaluate every open trial against the patient and return them best first:
     eligible and possibly eligible trials share one tier ordered by score (eligible ones
@@ -131,7 +135,9 @@ async def match(
 
     Errors: 422 for an unknown or misspelt field (``detail[].loc`` names it, e.g.
     ``["body", "patient", "ecgo"]``) and for a cancer type that resolves to nothing
-    (``error: invalid_patient`` with ``suggestions``); 503 before trials are loaded.
+    (``error: invalid_patient`` with ``suggestions``); 503 before trials are loaded,
+    and 503 ``matching_busy`` with ``Retry-After`` when the bounded matching pool is
+    full (:mod:`service.match_pool`). Needs an API key with scope ``navigator``.
     Patient data is not logged, cached or stored.
     """
     limit = _checked_limit(
@@ -148,7 +154,7 @@ async def match(
             raise InvalidParameter(["body", "note"], "no cancer type found in the note; name "
                                    "the diagnosis in it or send a 'patient' profile")
     assert patient is not None
-    ranked = await run_in_threadpool(
+    ranked = await pool.run(
         match_patient,
         loaded,
         ontology,
@@ -175,6 +181,7 @@ async def match(
     tags=["trials"],
     summary="Search trials (navigator)",
     responses={404: _ERRORS[404], 422: _ERRORS[422], 503: _ERRORS[503]},
+    dependencies=[NAVIGATOR],
 )
 async def list_trials(
     loaded: IndexDep,
@@ -290,6 +297,7 @@ async def list_trials(
     tags=["trials"],
     summary="One trial's structured eligibility",
     responses={404: _ERRORS[404], 422: _ERRORS[422], 503: _ERRORS[503]},
+    dependencies=[NAVIGATOR],
 )
 async def get_trial(
     nct_id: Annotated[
@@ -333,6 +341,7 @@ async def get_trial(
     tags=["conditions"],
     summary="Resolve a cancer type to an OncoTree node",
     responses={404: _ERRORS[404], 422: _ERRORS[422]},
+    dependencies=[PUBLIC],
 )
 async def resolve(
     ontology: OntologyDep,
@@ -354,6 +363,7 @@ async def resolve(
     tags=["conditions"],
     summary="Payload for a condition's answer page (cached)",
     responses={404: _ERRORS[404], 422: _ERRORS[422], 503: _ERRORS[503]},
+    dependencies=[PUBLIC],
 )
 async def answer_page(
     response: Response,
@@ -436,6 +446,7 @@ async def answer_page(
     tags=["batch"],
     summary="Queue a cohort for background matching",
     responses={422: _ERRORS[422], 503: _ERRORS[503]},
+    dependencies=[BATCH],
 )
 async def submit_batch(
     body: BatchRequest, queue: BatchQueueDep, settings: SettingsDep
@@ -458,6 +469,7 @@ async def submit_batch(
     tags=["batch"],
     summary="A batch job's status and results",
     responses={404: _ERRORS[404], 422: _ERRORS[422]},
+    dependencies=[BATCH],
 )
 async def get_batch(
     job_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], queue: BatchQueueDep

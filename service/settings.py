@@ -15,7 +15,9 @@ CLI and the worker each build one :class:`Settings` and hand it down.
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from matchers.settings import MatcherSettings
@@ -84,6 +86,69 @@ class Settings(BaseSettings):
         default=DEFAULT_MAX_BODY_BYTES,
         ge=1024,
         description="Largest request body accepted on any route, bytes (413 above it).",
+    )
+
+    # API keys, rate limits, the matching pool (service.auth, service.ratelimit,
+    # service.match_pool)
+    auth_mode: Literal["auto", "required"] = Field(
+        default="auto",
+        description="`auto`: while no API key exists, loopback clients need none; "
+        "`required`: every protected route always needs a key.",
+    )
+    rate_limit_per_key: str = Field(
+        default="600/minute",
+        description="Requests per API key (a `limits` string, e.g. `100/second`); "
+        "empty = unlimited.",
+    )
+    rate_limit_public: str = Field(
+        default="120/minute",
+        description="Requests per client address to the public routes (answer pages, "
+        "condition lookup); empty = unlimited.",
+    )
+    match_threads: int = Field(
+        default=4, ge=1, le=64, description="Threads that run /v1/match at once."
+    )
+    match_queue: int = Field(
+        default=32, ge=0, description="/v1/match requests that may wait for a thread; "
+        "more get 503 with Retry-After.",
+    )
+    match_queue_timeout_s: float = Field(
+        default=5.0, gt=0, description="Longest wait for a matching thread before a 503."
+    )
+
+    # Cohorts and scheduled runs (service.cohorts)
+    cohort_keys: SecretStr | None = Field(
+        default=None,
+        description="Fernet keys encrypting cohort profiles at rest, comma-separated, "
+        "newest first (`trialmatch batch keygen`); cohorts are refused without one.",
+    )
+    cohort_max_members: int = Field(
+        default=50_000, ge=1, description="Largest cohort `PUT /v1/cohorts/{id}` accepts."
+    )
+    batch_cron: str = Field(
+        default="0 2 * * *",
+        description="When the worker runs every cohort (cron `minute hour day month "
+        "weekday`, UTC); empty disables the nightly run.",
+    )
+    batch_shard_size: int = Field(
+        default=200, ge=1, le=10_000, description="Cohort members per shard (one arq job)."
+    )
+    batch_shard_timeout_s: int = Field(
+        default=900, ge=1, description="Longest a shard job may run (seconds); a dead "
+        "worker's shard is retried this + 10 s after it started.",
+    )
+    batch_shard_max_tries: int = Field(
+        default=3, ge=1, le=20, description="Attempts per shard before it is marked failed."
+    )
+    batch_run_retention: int = Field(
+        default=7, ge=1, description="Finished runs kept per cohort (older ones are deleted)."
+    )
+    batch_match_limit: int = Field(
+        default=10, ge=1, le=200, description="Ranked trials kept per member when a "
+        "cohort sets no `limit`.",
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, description="Timeout of one run-finished webhook request."
     )
 
     cache: TrialCacheSettings = Field(default_factory=_cache_settings)

@@ -57,6 +57,7 @@ from service.fhir.research_study import (
     searchset,
     validated,
 )
+from service.guards import NAVIGATOR, PUBLIC
 from service.settings import Settings
 
 router = APIRouter()
@@ -135,6 +136,7 @@ def _limit(count: int | None, settings: Settings) -> int:
 
 
 @router.post("/getClinicalTrial", tags=["fhir"], responses=_FHIR_RESPONSES,
+             dependencies=[NAVIGATOR],
              summary="Match an mCODE patient Bundle (MITRE clinical-trial-matching-service)")
 async def get_clinical_trial(
     body: Annotated[dict[str, Any], Body(description='{"patientData": <FHIR Bundle>}')],
@@ -156,6 +158,7 @@ async def get_clinical_trial(
 
 
 @router.post("/fhir/ResearchStudy/$match", tags=["fhir"], responses=_FHIR_RESPONSES,
+             dependencies=[NAVIGATOR],
              summary="ResearchStudy/$match (CodeX Integrated Trial Matching draft IG)")
 async def research_study_match(
     body: Annotated[dict[str, Any], Body(
@@ -179,6 +182,7 @@ async def research_study_match(
 
 
 @router.get("/fhir/ResearchStudy/{nct_id}", tags=["fhir"], responses=_FHIR_RESPONSES,
+             dependencies=[NAVIGATOR],
             summary="One trial as a FHIR ResearchStudy")
 async def read_research_study(
     nct_id: Annotated[str, Path(pattern=NCT_ID_PATTERN, examples=["NCT04613596"])],
@@ -193,6 +197,7 @@ async def read_research_study(
 
 
 @router.get("/fhir/metadata", tags=["fhir"], responses=_FHIR_RESPONSES,
+            dependencies=[PUBLIC],
             summary="CapabilityStatement")
 async def metadata(request: Request) -> Response:
     """What the FHIR endpoints support (FHIR 4.0.1, JSON)."""
@@ -201,6 +206,7 @@ async def metadata(request: Request) -> Response:
 
 
 @router.post("/v1/patients/from-fhir", response_model=FhirMapping, tags=["patients"],
+             dependencies=[NAVIGATOR],
              summary="Map an mCODE Bundle to a patient profile (no matching)")
 async def from_fhir(
     body: Annotated[dict[str, Any], Body(description='A Bundle, or {"patientData": Bundle}')],

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
+import pytest
 from redis.asyncio import Redis
 
 from service.app import create_app
@@ -33,8 +35,9 @@ async def _run_worker(state: ServiceState, redis: Redis, queue: BatchQueue) -> N
 
 
 async def test_batch_job_round_trip_over_http(
-    state: ServiceState, real_redis: tuple[Redis, str]
+    state: ServiceState, real_redis: tuple[Redis, str], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="arq")
     redis, namespace = real_redis
     queue = _wire(state, redis, namespace)
     cohort: dict[str, Any] = {
@@ -73,6 +76,10 @@ async def test_batch_job_round_trip_over_http(
     assert by_id["p2"]["results"][0]["nct_id"] in {"NCT09900003", "NCT02066181", "NCT09900001"}
     assert by_id["p3"]["error"] and "cancer_type" in by_id["p3"]["error"]
     assert by_id["p3"]["results"] == []
+
+    # arq logged the job, but not its arguments (the cohort's profiles)
+    assert any("match_cohort(…)" in r.getMessage() for r in caplog.records), caplog.text
+    assert "mesothelioma" not in caplog.text and "desmoid" not in caplog.text
 
     # arq kept neither the job payload nor a result copy of the cohort
     assert not await redis.exists(f"arq:job:{job_id}")

@@ -3,8 +3,8 @@ number of generated requests (deterministic: derandomized, fixed seed) must get 
 and no response that violates the documented schema.
 
 The app serves the real small index over real HTTP (uvicorn in a thread, one event
-loop) with real Redis (127.0.0.1:6379, a namespace of this test), so the batch routes
-answer as in production rather than 503.
+loop) with real Redis (127.0.0.1:6379, a namespace of this test), so the batch and
+cohort routes answer as in production rather than 503.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from service.app import create_app
 from service.batch import BatchQueue, arq_pool
+from service.cohorts.crypto import ProfileCipher, generate_key
+from service.cohorts.store import CohortStore
 from service.deps import ServiceState
 from trial_cache.store import TrialStore
 
@@ -48,6 +50,8 @@ def served_url(state: ServiceState) -> Iterator[str]:
         redis=redis,
         store=TrialStore(redis, namespace),
         batch=BatchQueue(arq_pool(redis, namespace), namespace, 60),
+        # cohort routes as in production with TRIALMATCH_COHORT_KEYS set
+        cohorts=CohortStore(redis, namespace, ProfileCipher([generate_key()])),
     )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -23,6 +23,8 @@ from trial_cache.importer import import_dump
 from trial_cache.settings import TrialCacheSettings
 from trial_cache.store import TrialStore
 
+LOOPBACK = ("127.0.0.1", 50000)
+
 
 def _write(path: Path, studies: list[dict[str, Any]]) -> Path:
     path.write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in studies))
@@ -60,7 +62,8 @@ async def test_lifespan_loads_published_index_and_follows_new_generations(
     )
     assert first.generation is not None and first.quarantined == 0
 
-    with TestClient(create_app(settings)) as client:
+    # A loopback client: with no API key created, the embedded demo needs none.
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
         assert client.get("/healthz").status_code == 200
         ready = await _wait_ready(client, generation=first.generation)
         assert ready["redis"] is True
@@ -94,7 +97,8 @@ async def test_lifespan_without_published_trials_is_not_ready(
 ) -> None:
     _, namespace = real_redis
     cache = TrialCacheSettings(redis_url=REDIS_URL, redis_namespace=namespace)
-    with TestClient(create_app(Settings(cache=cache, index_refresh_s=0.2))) as client:
+    with TestClient(create_app(Settings(cache=cache, index_refresh_s=0.2)),
+                    client=LOOPBACK) as client:
         await asyncio.sleep(0.5)
         r = client.get("/readyz")
         assert r.status_code == 503
