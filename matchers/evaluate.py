@@ -134,6 +134,9 @@ class Outcome:
     lazy: tuple[str, str, Sequence[Atom], str] | None = None
     cached: CriterionResult | None = None
     scope: str | None = None
+    """Key of the cohort whose criterion this outcome fails (the patient fails it, or
+    it names another cohort's cancer): read by the cohort logic of
+    :func:`evaluate_prepared`."""
 
     def reason_text(self) -> str:
         if self.lazy is None:
@@ -330,6 +333,10 @@ def _static_outcome(
         return Outcome(c, c.kind, CriterionStatus.UNKNOWN, "", c.text, c.span,
                        lazy=("Procedural requirement (consent, contraception, sampling), "
                              "checked at screening:", "", (), ""))
+    if role is CriterionRole.DEFINITION:
+        return Outcome(c, c.kind, CriterionStatus.UNKNOWN, "", c.text, c.span,
+                       lazy=("Defines a term of another criterion (asks nothing itself):",
+                             "", (), ""))
     if role is CriterionRole.OTHER_MALIGNANCY:
         return Outcome(c, c.kind, CriterionStatus.UNKNOWN, "", c.text, c.span,
                        "condition", "other malignancy?",
@@ -395,7 +402,7 @@ def evaluate_criterion(
             return Outcome(crit, kind, CriterionStatus.MET,
                            f"Applies to another cohort ({names}); the trial accepts "
                            f"{p.cancer.name} elsewhere.", crit.text, crit.span,
-                           "cancer_type")
+                           "cancer_type", scope=crit.scope_key)  # that cohort is not theirs
         if kind is CriterionKind.INCLUSION and cancer_v is None and trial_cancer_met:
             cancer_v = True
     group_vals: list[tuple[str, Tri, list[Atom]]] = []
@@ -649,6 +656,22 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
                 if o.scope in prep.label_scopes and o.status is CriterionStatus.UNKNOWN:
                     o.status, o.key, o.lazy = CriterionStatus.NOT_MET, False, (
                         "Fits no cohort; fails", " ", o.lazy[2] if o.lazy else (), "")
+        elif failed and (prep.label_scopes - failed) & {
+                o.criterion.scope_key for o in outcomes
+                if o.status is CriterionStatus.MET and o.criterion is not None
+                and o.category is not None and o.category != "cancer_type"
+                and REGISTRY[o.category].key}:
+            # A labelled cohort none of whose criteria fail, and some of whose key
+            # criteria other than the cancer type (which may name another cohort's
+            # cancer) the patient meets (NCT01515527: "Cohort 1" untreated AML, age ≥ 60,
+            # ECOG ≤ 2),
+            # is open to the patient: the criteria failed in the other cohorts ("Cohort
+            # 2": ECOG 3 or 4) do not apply to them.
+            for o in outcomes:
+                if o.scope in failed and o.status is CriterionStatus.UNKNOWN:
+                    o.status, o.key, o.question, o.lazy = CriterionStatus.MET, False, None, (
+                        "For another cohort than the one the patient may fit:", "; patient: ",
+                        o.lazy[2] if o.lazy else (), "")
     not_met = [o for o in outcomes if o.status is CriterionStatus.NOT_MET]
     key_unknown = [o for o in outcomes if o.status is CriterionStatus.UNKNOWN and o.key]
     if not_met:

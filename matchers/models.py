@@ -272,6 +272,9 @@ class ConditionFact(FactBase):
 
     category: Literal["condition"] = "condition"
     condition: str
+    min_grade: int | None = Field(default=None, ge=1, le=5)
+    """Lowest CTCAE grade of the condition that counts ("grade ≥ 2 neuropathy": 2); None
+    when the text gives no grade (any grade counts)."""
 
 
 Fact = Annotated[
@@ -320,12 +323,15 @@ class CriterionRole(StrEnum):
     * ``procedural``: consent, contraception, sample provision — checked at screening;
     * ``other_malignancy``: about other or prior cancers only;
     * ``not_required``: states that something is not required ("patients do not need
-      to have measurable disease").
+      to have measurable disease");
+    * ``definition``: an item under a definitional lead-in ("Each of the following is
+      considered 1 relapse:") — it defines a term, it asks nothing itself.
     """
 
     REQUIREMENT = "requirement"
     UNINTERPRETED = "uninterpreted"
     PROCEDURAL = "procedural"
+    DEFINITION = "definition"
     OTHER_MALIGNANCY = "other_malignancy"
     NOT_REQUIRED = "not_required"
 

@@ -69,12 +69,12 @@ if TYPE_CHECKING:
 
 __all__ = ["PARSER_SOURCES_SHA256", "PARSER_VERSION", "EligibilityParser", "parser_sources_digest"]
 
-PARSER_VERSION = "2026.12.12"
+PARSER_VERSION = "2026.12.24"
 """Version of the parsing rules; bump on any rule or code change that alters output.
 Part of the store's parsed-criteria key, so a new version re-parses on the next sync.
 ``tests/matchers/test_parser_version.py`` holds it to :data:`PARSER_SOURCES_SHA256`."""
 
-PARSER_SOURCES_SHA256 = "62bf171fd4a4e86880297db17dd64bbda30e2247260f914ae6502f3162a283ff"
+PARSER_SOURCES_SHA256 = "fab60492ac801484bc0b1930d646ed83d445b01ee41856db1651907e3e73728e"
 """SHA-256 of everything the parse output depends on (:func:`parser_sources_digest`),
 recorded with :data:`PARSER_VERSION`: a test fails when the sources change and the
 version is not bumped. Print the new value with ``python -m matchers.parser``."""

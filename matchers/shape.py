@@ -22,7 +22,8 @@ final kinds) and condition facts, and returns them final:
   ``scope_only`` for "… only" scopes (``shape.scope_*``);
 * **role** — ``uninterpreted`` (no facts), ``procedural`` (consent, contraception,
   sample provision), ``other_malignancy`` (only about other/prior cancers),
-  ``not_required`` ("patients do not need to have measurable disease");
+  ``not_required`` ("patients do not need to have measurable disease"), ``definition``
+  (an item under "Each of the following is considered 1 relapse:", ``shape.definition``);
 * **permission** spans ("… are eligible if …": a permission cannot exclude a patient
   it does not concern) and **washout** (a time window: prior therapy it names is
   timing, not a contradiction);
@@ -39,7 +40,8 @@ final kinds) and condition facts, and returns them final:
   names a drug's target ("treatment targeting KRAS G12C"), a cancer named as a history
   of another cancer in an exclusion, facts inside "do not need to have …";
 * a cancer type in an exclusion is marked ``qualified`` when a histology, biomarker or
-  stage fact beside it (not inside it) narrows it;
+  stage fact beside it (not inside it) narrows it, or when it is a type the trial enrols
+  (its conditions, title or inclusions name it): then it can only mean a subtype;
 * trial level: whether some conditions entry names no cancer
   (``conditions_non_cancer``), and what the title says of the line of therapy
   (``first_line_title``, ``newly_diagnosed_title``, ``line_hint``).
@@ -108,6 +110,7 @@ class _Rx:
     early_exception: re.Pattern[str]
     tumor_not_scope: re.Pattern[str]
     scope_key_stopwords: frozenset[str]
+    definition_leadin: re.Pattern[str]
     recist: re.Pattern[str]
     site_words: re.Pattern[str]
     history_of_other_cancer: re.Pattern[str]
@@ -161,6 +164,7 @@ def _compiled(rules: ShapeRules) -> _Rx:
         early_exception=rx(rules.early_exception),
         tumor_not_scope=rx(rules.tumor_not_scope),
         scope_key_stopwords=frozenset(rules.scope_key_stopwords),
+        definition_leadin=rx(rules.definition_leadin),
         recist=rx(rules.recist),
         site_words=rx(rules.site_words),
         history_of_other_cancer=rx(rules.history_of_other_cancer),
@@ -239,21 +243,37 @@ def shape_trial(
             f = _mark_generic(f, rx)
         shaped_conditions.append(f)
     # ---- criteria ----------------------------------------------------------------------
+    # The cancer types the trial enrols (conditions, title, inclusion mentions): an
+    # exclusion naming one of them can only mean a subtype of it.
+    enrolled = frozenset(
+        code for f in (*shaped_conditions, *(g for c in criteria
+                                             if c.kind is CriterionKind.INCLUSION
+                                             for g in c.facts))
+        if isinstance(f, CancerTypeFact) and not f.negated for code in f.codes)
     out: list[ParsedCriterion] = []
     pseudo_scope: str | None = None
+    label_scope: str | None = None
     last_heading: str | None = None
     for c in criteria:
         if c.heading != last_heading:
             pseudo_scope, last_heading = None, c.heading
-        if not c.facts and c.text.rstrip().endswith(":"):
+        if not c.facts and _bare_label(c.text, rx):
+            # A line that is only a part's label ("Cohort 1", then that cohort's inclusion
+            # and exclusion lists, then "Cohort 2" …, NCT01515527): it scopes everything
+            # after it up to the next label.
+            label_scope = c.text.strip()
+        elif not c.facts and c.text.rstrip().endswith(":"):
             # A sub-heading listed as a criterion ("Key exclusion criteria for the phase
-            # III only:"): it scopes the criteria that follow it.
+            # III only:"): it scopes the criteria that follow it under the same heading.
             pseudo_scope = c.text.strip() if _cohort_scope(c.text, rx) else None
+            if rx.scope_all.search(c.text):
+                label_scope = None  # "For all cohorts:"
         enclosing = next((sc for sc in map(lambda t: _scope_of(t, rx),
                                            reversed((contexts or {}).get(c.span, ())))
                           if sc), None)
-        out.append(_shape_criterion(c, list(c.shape_rules), enclosing or pseudo_scope,
-                                    ontology, rx))
+        out.append(_shape_criterion(c, list(c.shape_rules),
+                                    enclosing or pseudo_scope or label_scope, ontology, rx,
+                                    enrolled))
     return TrialShape(
         criteria=tuple(out),
         conditions=tuple(shaped_conditions),
@@ -298,7 +318,7 @@ def criterion_kinds(
 
 def _shape_criterion(
     c: ParsedCriterion, applied: list[str], pseudo_scope: str | None, ontology: Ontology,
-    rx: _Rx,
+    rx: _Rx, enrolled: frozenset[str] = frozenset(),
 ) -> ParsedCriterion:
     kind = c.kind
     history_like = bool(rx.history_of_other_cancer.search(c.text))
@@ -326,6 +346,10 @@ def _shape_criterion(
             present = (kind is CriterionKind.INCLUSION) != f.negated
             if not present and qualified:
                 f = _rewrite(f, "qualified", qualified=True)
+            elif not present and f.codes and set(f.codes) <= enrolled:
+                # "AML associated with favorable risk karyotypes" excluded from an AML
+                # trial (NCT02785900): a subtype of the enrolled type, however worded
+                f = _rewrite(f, "enrolled_type_excluded", qualified=True)
             facts.append(f)
             continue
         if isinstance(f, ConditionFact) and kind is CriterionKind.EXCLUSION and f.negated:
@@ -340,6 +364,8 @@ def _shape_criterion(
     cancer = [f for f in facts if isinstance(f, CancerTypeFact)]
     others = [f for f in facts if not isinstance(f, CancerTypeFact)]
     role = _role(c, c.facts, others, cancer, no_need is not None, rx)
+    if role is CriterionRole.DEFINITION:
+        applied.append("shape.definition")
     own_scope = _own_scope(c.text, rx)
     scope = own_scope or (_scope_of(c.heading, rx) if c.heading else None) or pseudo_scope
     if scope:
@@ -406,6 +432,8 @@ def _mark_generic(f: CancerTypeFact, rx: _Rx) -> CancerTypeFact:
 
 def _role(c: ParsedCriterion, extracted: Sequence[Fact], others: Sequence[Fact],
           cancer: Sequence[CancerTypeFact], said_no_need: bool, rx: _Rx) -> CriterionRole:
+    if c.heading and rx.definition_leadin.search(c.heading.strip()):
+        return CriterionRole.DEFINITION
     if not extracted or (not others and not cancer and said_no_need):
         return CriterionRole.NOT_REQUIRED if extracted else CriterionRole.UNINTERPRETED
     categories = {f.category for f in others}
@@ -484,6 +512,12 @@ def _cohort_scope(text: str, rx: _Rx) -> bool:
     """True if ``text`` restricts what follows to one phase/cohort/part."""
     return bool(rx.scope_only.search(text) or rx.scope_label.match(text)) and not (
         rx.scope_all.search(text))
+
+
+def _bare_label(text: str, rx: _Rx) -> bool:
+    """A line that is only a part's label ("Cohort 1", "PART B", "Arm 2:")."""
+    t = text.strip()
+    return len(t) <= 30 and "." not in t and bool(rx.scope_label.match(t))
 
 
 def _scope_of(text: str, rx: _Rx) -> str | None:

@@ -745,6 +745,12 @@ def _other_parts(pf: PreparedCancerFact,
                      or q.fact.any_hematologic)]
 
 
+def _qualifier_read(crit: ParsedCriterion, f: CancerTypeFact) -> bool:
+    """True if the criterion holds a histology/biomarker/stage fact that qualifies the
+    excluded cancer (evaluated with it), so the cancer part itself may be True."""
+    return any(g.category in ("histology", "biomarker", "stage") for g in crit.facts)
+
+
 def criterion_cancer_value(
     crit: ParsedCriterion, facts: Sequence[PreparedCancerFact], p: PatientCancer
 ) -> tuple[Tri, float, str]:
@@ -762,7 +768,10 @@ def criterion_cancer_value(
         else:
             f = pf.fact
             if any(code in p.lineage for code in f.codes):
-                v = True
+                # a qualified exclusion ("AML with t(15;17)", "squamous NSCLC") holds
+                # for the patient only if the qualifier does, which its own facts (if
+                # any were read) or a question settle
+                v = None if f.qualified and not _qualifier_read(crit, f) else True
             elif any(p.code in anc for anc in pf.ancestors):
                 v = None
             elif (f.any_solid_tumor and not p.hematologic) or (

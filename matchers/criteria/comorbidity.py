@@ -11,8 +11,14 @@ condition ids present, and explicitly absent ("no HIV", "negative for hepatitis 
 C"); ``pregnant`` (a male patient is not pregnant); ``brain_metastases: "none"`` is an
 absent brain-metastasis condition.
 
-**Comparison** (:func:`compare_condition`) — present → true, absent → false, else
-unknown; never key (comorbidities are checked at screening). A comorbidity named in an
+**Grades** — a CTCAE grade threshold beside the mention ("grade ≥ 2 sensory
+neuropathy") is the fact's ``min_grade`` (``condition.toml`` grade patterns; "≤ grade 1"
+in an inclusion is the absence of grade 2 and up); a profile entry may state the grade
+("grade 1 residual peripheral sensory neuropathy").
+
+**Comparison** (:func:`compare_condition`) — present → true (with a ``min_grade``: true
+only at that grade or above, unknown when the profile gives no grade), absent → false,
+else unknown; never key (comorbidities are checked at screening). A comorbidity named in an
 inclusion is a conditional permission ("HBsAg-positive patients are eligible if …"),
 never a requirement to have it: a false value there is unknown.
 """
@@ -87,13 +93,15 @@ def extract_conditions(c: CriterionText, rules: Rules) -> list[ConditionFact]:
             continue
         if neg_test:
             neg = not neg
+        grade, at_most = _grade(c, t.start, t.end, rules.condition)
         facts.append(
             ConditionFact(
                 span=(t.start, t.end),
                 text=c.text[t.start : t.end],
-                negated=neg,
+                negated=neg != at_most,
                 exception=exc,
                 condition=t.codes[0],
+                min_grade=grade,
             )
         )
     if not any(f.condition == "other_malignancy" for f in facts):
@@ -130,6 +138,46 @@ def extract_conditions(c: CriterionText, rules: Rules) -> list[ConditionFact]:
     return facts
 
 
+@compiled_per_rules
+def _grade_rx(rules: ConditionRules) -> tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]:
+    def rx(parts: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(p, re.I) for p in parts)
+
+    return (("at_most", rx(rules.grade_at_most)), ("above", rx(rules.grade_above)),
+            ("at_least", rx(rules.grade_at_least)))
+
+
+_CLAUSE_CUT = re.compile(r"[.;]")
+
+
+def _grade(c: CriterionText, s: int, e: int, rules: ConditionRules) -> tuple[int | None, bool]:
+    """The CTCAE grade threshold written next to the condition mention ``[s, e)`` in its
+    clause (``condition.toml`` grade patterns), as (lowest grade that counts, whether the
+    text states the highest grade *allowed*: "neuropathy ≤ grade 1" allows grade 1, so
+    grade 2 and up count, with the mention's polarity flipped). (None, False) if none."""
+    before = c.norm[max(c.start, s - 40) : s]
+    cut = list(_CLAUSE_CUT.finditer(before))
+    if cut:
+        before = before[cut[-1].end():]
+    after = c.norm[e : min(c.end, e + 40)]
+    stop = _CLAUSE_CUT.search(after)
+    if stop:
+        after = after[: stop.start()]
+    window = f"{before}{c.norm[s:e]}{after}"
+    for how, patterns in _grade_rx(rules):
+        for p in patterns:
+            m = p.search(window)
+            if m is None:
+                continue
+            g = int(m.group("g"))
+            if how == "at_most":
+                return g + 1, True
+            if how == "above":
+                return g + 1, False
+            return max(g, 1), False
+    return None, False
+
+
 def _extract(c: CriterionText, ctx: ExtractContext) -> list[Fact]:
     return [f.model_copy(update={"rule": "condition.other_malignancy"
                                  if f.condition == "other_malignancy"
@@ -152,16 +200,24 @@ class PatientConditions(BaseModel):
     present: frozenset[str] = frozenset()
     absent: frozenset[str] = frozenset()
     pregnant: bool | None = None
+    grades: tuple[tuple[str, int], ...] = ()
+    """(condition id, CTCAE grade) for present conditions whose entry states a grade
+    ("grade 1 residual peripheral sensory neuropathy")."""
+
+    def grade(self, condition: str) -> int | None:
+        return next((g for c, g in self.grades if c == condition), None)
 
 
 _CONDITION_LIST = re.compile(r"\s*(?:/|,|;|\bor\b|\band\b)\s*", re.I)
 
 
 def _resolve_conditions(
-    items: Iterable[str], ontology: Ontology, absence: re.Pattern[str]
-) -> tuple[set[str], set[str]]:
+    items: Iterable[str], ontology: Ontology, absence: re.Pattern[str],
+    grade_rx: tuple[re.Pattern[str], ...] = (),
+) -> tuple[set[str], set[str], dict[str, int]]:
     present: set[str] = set()
     absent: set[str] = set()
+    grades: dict[str, int] = {}
     for item in items:
         text = item.strip()
         if not text:
@@ -174,14 +230,20 @@ def _resolve_conditions(
             cid = ontology.conditions.resolve(piece)
             if cid:
                 (absent if negated else present).add(str(cid))
-    return present, absent - present
+                m = None if negated else next(
+                    (m for p in grade_rx if (m := p.search(piece))), None)
+                if m is not None:
+                    grades[str(cid)] = max(grades.get(str(cid), 0), int(m.group("g")))
+    return present, absent - present, grades
 
 
 def read_conditions(profile: PatientProfile, ontology: Ontology,
                     rules: Rules | None = None) -> PatientConditions:
     """The patient's :class:`PatientConditions` (see the module docstring)."""
-    _, _, absence = _cues((rules or load_rules()).condition)
-    present, absent = _resolve_conditions(profile.conditions, ontology, absence)
+    crules = (rules or load_rules()).condition
+    _, _, absence = _cues(crules)
+    present, absent, grades = _resolve_conditions(
+        profile.conditions, ontology, absence, _patient_grade_rx(crules))
     pregnant = False if profile.sex == "male" else profile.pregnant
     if pregnant is True:
         present.add("pregnancy")
@@ -190,7 +252,13 @@ def read_conditions(profile: PatientProfile, ontology: Ontology,
     if profile.brain_metastases == "none":
         absent.add("brain_metastases")
     return PatientConditions(present=frozenset(present), absent=frozenset(absent - present),
-                             pregnant=pregnant)
+                             pregnant=pregnant, grades=tuple(sorted(grades.items())))
+
+
+@compiled_per_rules
+def _patient_grade_rx(rules: ConditionRules) -> tuple[re.Pattern[str], ...]:
+    return tuple(re.compile(p) if "G(?P" in p else re.compile(p, re.I)
+                 for p in rules.patient_grade)
 
 
 # --------------------------------------------------------------------------------------
@@ -212,6 +280,13 @@ def _condition_value(f: ConditionFact, p: NormalizedPatient) -> Atom:
     c = f.condition
     name = c.replace("_", " ")
     if c in p.conditions.present:
+        if f.min_grade is not None:
+            # "grade ≥ 2 neuropathy": only the stated grade settles it
+            g = p.conditions.grade(c)
+            if g is None:
+                return Atom(f, None, f"has {name}, grade not stated",
+                            f"{name}: CTCAE grade?", key=False)
+            return Atom(f, g >= f.min_grade, f"has {name} grade {g}", key=False)
         return Atom(f, True, f"has {name}", key=False)
     if c in p.conditions.absent:
         return Atom(f, False, f"no {name}", key=False)

@@ -177,6 +177,32 @@ class _Compiled:
     generic: tuple[tuple[str, re.Pattern[str]], ...]
 
 
+_NON_PREFIX = re.compile(r"\bnon[- ]?$", re.I)
+
+
+def _not_prior_before(body: str, lo: int, hi: int, comp: _Compiled) -> bool:
+    """A not-prior cue ("eligible for", "concurrent", …) before the mention in
+    ``body[lo:hi]``, with no history cue ("received", "prior", …) between them: the cue
+    reaches every therapy of a list ("Eligible for therapy with either decitabine or
+    azacitidine", NCT02785900)."""
+    cues = list(comp.not_prior.finditer(body, lo, hi))
+    if not cues:
+        return False
+    between = _ADJACENT_PRIOR.sub("", body[cues[-1].end() : hi])
+    return _HISTORY_WORD.search(between) is None
+
+
+_ADJACENT_PRIOR = re.compile(r"\b(?:prior|previous(?:ly)?|earlier)\s+(?:[\w-]+\s+)?$", re.I)
+"""The mention's own modifier ("due to prior chemotherapy"): not a history cue of its own."""
+
+
+_HISTORY_WORD = re.compile(
+    r"\b(?:prior|previous(?:ly)?|received|receiving|had|treated|pretreated|failed|"
+    r"progress\w*|refractory|relapsed|history|after|following)\b", re.I)
+"""Words that put a therapy back in the patient's history after a not-prior cue
+("not candidates for intensive chemotherapy who have received prior azacitidine")."""
+
+
 def _alt(words: tuple[str, ...]) -> str:
     return "|".join(sorted(words, key=len, reverse=True))
 
@@ -268,7 +294,7 @@ def extract_prior_therapy(
         cs, ce = _clause(body, rel_s, rel_e)
         clause = body[cs:ce]
         local = body[max(cs, rel_s - 60) : min(ce, rel_e + 60)]
-        if comp.not_prior.search(body[max(cs, rel_s - 40) : rel_s]) or re.match(
+        if _not_prior_before(body, max(cs, rel_s - 80), rel_s, comp) or re.match(
             r"[\s-]*(?:naive)?\s*(?:is|are)?\s*(?:planned|scheduled|required|indicated)",
             body[rel_e : rel_e + 25],
             re.I,
@@ -276,6 +302,10 @@ def extract_prior_therapy(
             continue
         if comp.optional.search(body[max(cs, rel_s - 40) : rel_s]):
             continue  # "X ± chemotherapy": the companion is optional, X is the rule
+        if _NON_PREFIX.search(body, max(0, rel_s - 4), rel_s):
+            # "non-platinum-based" (NCT02354131, NCT01300793), "non-taxane,
+            # non-anthracycline based" (NCT00048633): every therapy but the one named
+            continue
         mention_text = body[rel_s:rel_e]
         if mt.generic and _SPECIFIC_AFTER.match(body, rel_e):
             continue  # "previous treatment with X": X is the therapy (named or not)
@@ -297,6 +327,10 @@ def extract_prior_therapy(
         )
         received_cue = (
             comp.received.search(local) is not None or _PREVIOUSLY_TREATED.search(local) is not None
+            # the clause opens with the cue and lists the therapies after it: "Prior
+            # treatment with CD137 agonists or immune checkpoint blockade therapies,
+            # including anti-CTLA-4, anti-PD-1 or anti-PD-L1 antibodies" (NCT02302807)
+            or comp.received.search(body[cs : min(rel_s, cs + 30)]) is not None
         )
         lines_min, lines_max, lspan = parse_lines(clause)
         if not (naive or received_cue or lspan is not None):
@@ -678,6 +712,14 @@ def _received_value(f: PriorTherapyFact, p: PatientTherapies) -> Atom:
     if f.relation == "progressed":
         if any(t.progressed for t in sure):
             return Atom(f, True, f"progressed on {names}")
+        same_line = [o for t in sure if t.line is not None for o in p.therapies
+                     if o.line == t.line and o.progressed]
+        if same_line:
+            # the disease progressed after the line that included it: "progression after
+            # radiotherapy" when radiotherapy + temozolomide, then adjuvant temozolomide
+            # (line 1), ended in recurrence (NCT00459381, NCT00335764)
+            return Atom(f, True, f"progressed after line {same_line[0].line} "
+                                 f"({same_line[0].name}), which included {names}")
         if sure:
             later = any(
                 t.line is not None and any(o.line is not None and o.line > t.line

@@ -349,6 +349,14 @@ def read_stage(profile: PatientProfile, cancer: PatientCancer,
     if therapy.known and not therapy.therapies and group in ("0", "I", "II"):
         extents.setdefault("recurrent", False)
         extents.setdefault("refractory", False)
+    if therapy.known and not any(t.systemic for t in therapy.therapies):
+        # Refractory means progression on therapy; for a blood cancer, relapse means
+        # return after a remission that therapy brought: neither without systemic
+        # therapy (hydroxyurea cytoreduction is none). A solid tumour may recur after
+        # surgery alone, so "recurrent" stays open there.
+        extents.setdefault("refractory", False)
+        if cancer.hematologic:
+            extents.setdefault("recurrent", False)
     return PatientStage(label=label, group=group, extents=extents,
                         resectable=profile.resectable)
 

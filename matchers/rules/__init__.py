@@ -231,12 +231,17 @@ class DemographicsRules(_Strict):
 
 class ConditionRules(_Strict):
     """Comorbidity cues (``condition.toml``): regex alternatives for test words, avoid
-    words, and the patient-side absence words (plain words)."""
+    words, and the patient-side absence words (plain words); CTCAE grade patterns (each
+    a regex with a group ``g``, tried one by one)."""
 
     test_words: tuple[str, ...] = Field(min_length=1)
     avoid_words: tuple[str, ...] = Field(min_length=1)
     absence_words: tuple[str, ...] = Field(min_length=1)
     trailing_absence_words: tuple[str, ...] = Field(min_length=1)
+    grade_at_least: tuple[str, ...] = Field(min_length=1)
+    grade_above: tuple[str, ...] = Field(min_length=1)
+    grade_at_most: tuple[str, ...] = Field(min_length=1)
+    patient_grade: tuple[str, ...] = Field(min_length=1)
 
 
 class StatusRow(_Strict):
@@ -274,6 +279,7 @@ class ShapeRules(_Strict):
     scope_label: tuple[str, ...]
     scope_all: tuple[str, ...]
     scope_key_stopwords: tuple[str, ...]
+    definition_leadin: tuple[str, ...]
     procedural: tuple[str, ...]
     sample: tuple[str, ...]
     sample_sentence: tuple[str, ...]

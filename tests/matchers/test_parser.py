@@ -243,3 +243,28 @@ def test_cohort_scope_from_enclosing_item(parse_text: Callable[..., ParsedTrial]
     assert para.scope == "Esophageal Cohort Expansion:"
     assert by_text["For the Esophageal E"].scope_key == para.scope_key == "esophageal expansion"
     assert by_text["Subjects with AC tha"].scope == "Group 2 - prior CPI:"
+
+
+@pytest.mark.parametrize(
+    ("leadin", "item"),
+    [
+        # NCT00335764
+        ("Each of the following is considered 1 relapse:", "Failed prior radiotherapy"),
+        # NCT00301938
+        ("The following are considered adverse cytogenetic abnormalities for AML:",
+         "Complex karyotype"),
+        # NCT02421939
+        ("Refractory to first-line AML therapy is defined as:",
+         "Not achieving CR after 2 cycles of intensive induction chemotherapy"),
+    ],
+)
+def test_items_under_a_definitional_leadin_are_definitions(
+    parse_text: Callable[..., ParsedTrial], leadin: str, item: str
+) -> None:
+    from matchers.models import CriterionRole
+
+    trial = parse_text(f"Inclusion Criteria:\n\n* {leadin}\n\n    * {item}\n\n* ECOG 0-1\n")
+    by_text = {c.text: c for c in trial.criteria}
+    assert by_text[item].role is CriterionRole.DEFINITION
+    assert "shape.definition" in by_text[item].shape_rules
+    assert by_text["ECOG 0-1"].role is CriterionRole.REQUIREMENT

@@ -44,7 +44,8 @@ HER2_POSITIVE = re.compile(
 )
 HER2_NEGATIVE_ADMITTED = re.compile(
     r"her-?2\s*[- ]?(negative|low|ultra-?low|-(?!\w)|0\b|neg\b)|ihc\s*(0|1\+)|ish\s*-|"
-    r"non-?amplified|not amplified|regardless of her-?2|any her-?2",
+    r"non-?amplified|not amplified|regardless of her-?2|any her-?2|"
+    r"no evidence of\s+her-?2[- ]overexpress",  # NCT01131364 admits non-overexpressing
     re.IGNORECASE,
 )
 NON_EPITHELIOID = re.compile(r"\b(sarcomatoid|non-?epithelioid|biphasic)\b", re.IGNORECASE)

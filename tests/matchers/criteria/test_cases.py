@@ -71,7 +71,9 @@ def _result(match: TrialMatch, text: str) -> CriterionResult:
     hits = [c for c in match.criteria if c.span != (0, 0) and _same(c.text, text)]
     if not hits:
         raise AssertionError(f"criterion not in the result: {[c.text for c in match.criteria]}")
-    return max(hits, key=lambda c: len(c.text))
+    # the criterion's own result, not the trial-level cancer fit quoting the same text
+    # (that one comes first)
+    return max(reversed(hits), key=lambda c: len(c.text))
 
 
 def _subset(expected: dict[str, Any], fact: dict[str, Any]) -> bool:
