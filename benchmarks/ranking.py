@@ -153,9 +153,11 @@ def gold_profile_to_patient(profile: Mapping[str, Any]) -> PatientProfile:
       response or stable disease → False; else None);
     * ``resectable`` ← the free-text ``resectability`` (unresectable / not amenable /
       unacceptable deficit → False; resectable/operable → True);
-    * ``conditions`` ← ``other_conditions``.
+    * ``conditions`` ← ``other_conditions``; ``metastatic_diagnosis_date`` ← same;
+    * each therapy's ``start_date``/``end_date``/``ongoing`` ← its ``dates`` ("2024-04 to
+      2024-05-24", "2025-02-20 to present", "2024-12-18").
 
-    Other gold fields (``tnm``, ``primary_site``, notes, dates) have no API field.
+    Other gold fields (``tnm``, ``primary_site``, notes) have no API field.
     """
     code = profile.get("oncotree_code")
     cancer = str(code).split("/")[-1] if code else str(profile["cancer_type"])
@@ -166,12 +168,16 @@ def gold_profile_to_patient(profile: Mapping[str, Any]) -> PatientProfile:
     therapies: list[PriorTherapy] = []
     for t in profile.get("prior_therapies") or []:
         line = t.get("line")
+        start, end, ongoing = _dates(t.get("dates"))
         therapies.append(PriorTherapy.model_validate({
             "name": t.get("name"),
             "class": t.get("class"),
             "line": line if isinstance(line, int) else None,
             "setting": t.get("setting"),
             "progressed": _progressed(t.get("outcome")),
+            "start_date": start,
+            "end_date": end,
+            "ongoing": ongoing,
         }))
     return PatientProfile(
         cancer_type=cancer,
@@ -188,7 +194,35 @@ def gold_profile_to_patient(profile: Mapping[str, Any]) -> PatientProfile:
         resectable=_resectable(profile.get("resectability")),
         pregnant=profile.get("pregnant"),
         conditions=[str(c) for c in profile.get("other_conditions") or []],
+        metastatic_diagnosis_date=_day(profile.get("metastatic_diagnosis_date")),
     )
+
+
+_DAY = re.compile(r"^\s*(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?\s*$")
+
+
+def _day(text: object) -> str | None:
+    """An ISO day from "2024", "2024-04" or "2024-04-12" (a year or month is read as its
+    first day, as the patient contract does); None for anything else."""
+    m = _DAY.match(str(text)) if text else None
+    if m is None:
+        return None
+    return f"{m.group(1)}-{m.group(2) or '01'}-{m.group(3) or '01'}"
+
+
+def _dates(text: object) -> tuple[str | None, str | None, bool | None]:
+    """(start, end, ongoing) from a gold ``dates`` string: "2024-04 to 2024-05-24",
+    "2025-02-20 to present" (ongoing True), "2024-12-18" (one day: start = end);
+    ``ongoing`` is None unless the text says so."""
+    if not text:
+        return None, None, None
+    parts = [p.strip() for p in str(text).split(" to ")]
+    if len(parts) == 2:
+        if parts[1].lower() in ("present", "now", "ongoing"):
+            return _day(parts[0]), None, True
+        return _day(parts[0]), _day(parts[1]), None
+    one = _day(parts[0])
+    return one, one, None
 
 
 # --------------------------------------------------------------------------------------

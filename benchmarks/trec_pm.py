@@ -470,7 +470,7 @@ def ontology_gaps(biomarkers: Mapping[str, str], ontology: Any) -> tuple[list[st
 
 def run(topics_path: Path, qrels_path: Path, corpus: Path, redis_url: str | None,
         today: date, depth: int) -> dict[str, Any]:
-    from matchers.normalize import PatientProfileError
+    from matchers.errors import PatientProfileError
     from ontologies import load_ontology
     from service.engine import match_patient
 

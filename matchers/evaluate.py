@@ -526,6 +526,9 @@ class Evaluation:
     partial: bool = False
     """True if evaluation stopped at the first ``not_met`` (``full=False``): verdict and
     score are final, ``outcomes`` incomplete."""
+    cohort: str | None = None
+    """The labelled cohort the patient may fit, when the trial names cohorts and the
+    patient fails the others' criteria (as written: "Cohort 1")."""
 
 
 def _summary_outcomes(prep: PreparedTrial, p: NormalizedPatient) -> list[Outcome]:
@@ -648,6 +651,7 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
                 return _ineligible(prep, outcomes, fit.specificity, w, partial=True)
             slots[i] = o
         outcomes.extend(o for o in slots if o is not None)
+    cohort: str | None = None
     if prep.label_scopes:
         failed = {o.scope for o in outcomes if o.scope is not None}
         if prep.label_scopes <= failed:
@@ -656,11 +660,13 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
                 if o.scope in prep.label_scopes and o.status is CriterionStatus.UNKNOWN:
                     o.status, o.key, o.lazy = CriterionStatus.NOT_MET, False, (
                         "Fits no cohort; fails", " ", o.lazy[2] if o.lazy else (), "")
-        elif failed and (prep.label_scopes - failed) & {
+        elif failed and (fits := (prep.label_scopes - failed) & {
                 o.criterion.scope_key for o in outcomes
                 if o.status is CriterionStatus.MET and o.criterion is not None
                 and o.category is not None and o.category != "cancer_type"
-                and REGISTRY[o.category].key}:
+                and REGISTRY[o.category].key}):
+            cohort = next((pc.criterion.scope for pc in prep.criteria
+                           if pc.criterion.scope_key in fits), None)
             # A labelled cohort none of whose criteria fail, and some of whose key
             # criteria other than the cancer type (which may name another cohort's
             # cancer) the patient meets (NCT01515527: "Cohort 1" untreated AML, age ≥ 60,
@@ -711,7 +717,7 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
         if o.question and o.question not in questions:
             questions.append(o.question)
     return Evaluation(prep, verdict, fit_score(terms, w), outcomes, terms, fit.specificity,
-                      questions)
+                      questions, cohort=cohort)
 
 
 def explain(ev: Evaluation) -> tuple[str, ...]:
@@ -741,6 +747,7 @@ def to_match(ev: Evaluation, nearest: SiteDistance | None = None) -> TrialMatch:
         questions=tuple(ev.questions),
         nearest_site=nearest,
         score_explanation=explain(ev),
+        cohort=ev.cohort,
     )
 
 

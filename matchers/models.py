@@ -205,6 +205,21 @@ class MeasurableDiseaseFact(FactBase):
     evaluable_ok: bool = False
 
 
+class PeriodFact(FactBase):
+    """A calendar window the patient's care must fall in: "imaging available in TMC
+    between January 2010 and December 2022" (retrospective cohorts).
+
+    ``start``/``end`` are the first and last day of the window; ``event`` is what must
+    fall in it: ``diagnosis``, ``treatment`` (a therapy given in the window) or ``care``
+    (imaging, visits, records: any care for the cancer, which starts at diagnosis).
+    """
+
+    category: Literal["period"] = "period"
+    start: date
+    end: date
+    event: Literal["diagnosis", "treatment", "care"] = "care"
+
+
 class BrainMetastasesFact(FactBase):
     """A statement on brain/CNS metastases.
 
@@ -275,6 +290,9 @@ class ConditionFact(FactBase):
     min_grade: int | None = Field(default=None, ge=1, le=5)
     """Lowest CTCAE grade of the condition that counts ("grade ≥ 2 neuropathy": 2); None
     when the text gives no grade (any grade counts)."""
+    severe_only: bool = False
+    """Only a severe form counts: "symptomatic congestive heart failure (NYHA class III
+    or IV)", "active autoimmune disease", "uncontrolled hypertension"."""
 
 
 Fact = Annotated[
@@ -289,7 +307,8 @@ Fact = Annotated[
     | BrainMetastasesFact
     | PriorTherapyFact
     | LabFact
-    | ConditionFact,
+    | ConditionFact
+    | PeriodFact,
     Field(discriminator="category"),
 ]
 
@@ -306,6 +325,7 @@ FactCategory = Literal[
     "prior_therapy",
     "lab",
     "condition",
+    "period",
 ]
 
 
@@ -557,3 +577,6 @@ class TrialMatch(_Frozen):
     questions: tuple[str, ...] = ()
     nearest_site: SiteDistance | None = None
     score_explanation: tuple[str, ...] = ()
+    cohort: str | None = None
+    """When the trial's criteria name cohorts and the patient fails the others': the
+    cohort (as its label is written, "Cohort 1") the patient may fit."""

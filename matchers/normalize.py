@@ -18,6 +18,7 @@ part                   reader
 ``measurable_disease`` :func:`matchers.criteria.measurable_disease.read_measurable`
 ``labs``               :func:`matchers.criteria.labs.read_labs`
 ``conditions``         :func:`matchers.criteria.comorbidity.read_conditions`
+``dates``              :func:`matchers.criteria.period.read_dates`
 =====================  ================================================================
 
 plus the location (``lat``/``lon`` from the profile, or the ZIP code through the
@@ -43,6 +44,7 @@ from matchers.criteria.histology import read_histology
 from matchers.criteria.labs import PatientLabs, read_labs
 from matchers.criteria.measurable_disease import read_measurable
 from matchers.criteria.performance_status import PatientPerformance, read_performance
+from matchers.criteria.period import PatientDates, read_dates
 from matchers.criteria.prior_therapy import PatientTherapies, read_therapies
 from matchers.criteria.stage import PatientStage, read_stage
 from matchers.geo import zip_to_latlon
@@ -74,6 +76,7 @@ class NormalizedPatient(BaseModel):
     measurable_disease: bool | None = None
     labs: PatientLabs = PatientLabs()
     conditions: PatientConditions = PatientConditions()
+    dates: PatientDates = PatientDates()
     lat: float | None = None
     lon: float | None = None
 
@@ -105,6 +108,7 @@ def normalize_patient(profile: PatientProfile, ontology: Ontology) -> Normalized
         measurable_disease=read_measurable(profile),
         labs=read_labs(profile),
         conditions=read_conditions(profile, ontology),
+        dates=read_dates(profile),
         lat=lat,
         lon=lon,
     )

@@ -31,6 +31,7 @@ and are evaluated lazily, only when the page reaches them.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 from datetime import date
 from typing import TYPE_CHECKING
@@ -56,14 +57,32 @@ a disease-targeted trial with one open question ranks above a generic "any solid
 trial that happens to have none."""
 
 
+class OpenQuestion(BaseModel):
+    """A question about the patient and how many possibly eligible trials ask it
+    (``trials``): answering it settles a key criterion of each of them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    question: str
+    trials: int
+
+
 class MatchResults(BaseModel):
     """A page of ranked trials. ``total`` is the number of trials ranked (after the
-    status filter), of which ``results`` holds the first ``limit``."""
+    status filter), of which ``results`` holds the first ``limit``. ``questions`` are
+    the open key questions over every possibly eligible trial ranked (not only the
+    page), most trials settled first (at most :data:`MAX_QUESTIONS`); each result's own
+    ``questions`` follow the same order. Ineligible trials ask none."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     results: tuple[TrialMatch, ...]
     total: int
+    questions: tuple[OpenQuestion, ...] = ()
+
+
+MAX_QUESTIONS = 10
+"""Most open questions a :class:`MatchResults` lists."""
 
 
 def _status_filter(
@@ -154,8 +173,19 @@ def rank_trials(
             return ev
         return evaluate_prepared(ev.prep, patient, ontology, today)
 
-    results = [to_match(complete(ev), distance(i)) for ev, i in head]
-    return MatchResults(results=tuple(results), total=total)
+    asked = Counter(q for ev, _ in evaluations if ev.verdict is Verdict.POSSIBLY_ELIGIBLE
+                    for q in dict.fromkeys(ev.questions))
+    rank_of = {q: n for n, (q, _) in enumerate(
+        sorted(asked.items(), key=lambda qc: (-qc[1], qc[0])))}
+    results = []
+    for ev, i in head:
+        ev = complete(ev)
+        if len(ev.questions) > 1:  # the questions that settle the most trials first
+            ev.questions = sorted(ev.questions, key=lambda q: rank_of.get(q, len(rank_of)))
+        results.append(to_match(ev, distance(i)))
+    top = sorted(asked.items(), key=lambda qc: (-qc[1], qc[0]))[:MAX_QUESTIONS]
+    return MatchResults(results=tuple(results), total=total,
+                        questions=tuple(OpenQuestion(question=q, trials=n) for q, n in top))
 
 
 def match_patient(

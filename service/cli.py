@@ -312,6 +312,7 @@ def match(
         from service.schemas import MatchResponse
 
         body = MatchResponse(results=list(ranked.results), total=ranked.total,
+                             questions=list(ranked.questions),
                              generation=loaded.generation, as_of=today)
         sys.stdout.write(body.model_dump_json(indent=2) + "\n")
         return

@@ -54,7 +54,7 @@ from service.schemas import (
     TrialPage,
     study_url,
 )
-from service.search import TrialQuery, answer_trials, expanded_access, search
+from service.search import TrialQuery, answer_trials, expanded_access, not_ruled_out, search
 from service.settings import Settings
 from trial_cache.models import OverallStatus, Phase, StudyType
 
@@ -165,8 +165,8 @@ async def match(
         include_closed=body.include_closed,
     )
     return MatchResponse(
-        results=list(ranked.results), total=ranked.total, generation=loaded.generation,
-        as_of=today, extraction=extraction,
+        results=list(ranked.results), total=ranked.total, questions=list(ranked.questions),
+        generation=loaded.generation, as_of=today, extraction=extraction,
     )
 
 
@@ -371,6 +371,7 @@ async def answer_page(
     ontology: OntologyDep,
     settings: SettingsDep,
     cache: AnswerCacheDep,
+    today: TodayDep,
     condition: Annotated[
         str,
         Query(min_length=1, max_length=200, description="A condition slug or words.",
@@ -381,7 +382,9 @@ async def answer_page(
     descendant before those naming an ancestor, then later phase first, then most
     recently updated; at most ``TRIALMATCH_ANSWER_PAGE_TRIALS``) and the
     expanded-access programs AVAILABLE now (from ``EXPANDED_ACCESS`` records and from
-    trials' expanded-access links).
+    trials' expanded-access links). Biomarker qualifiers of the condition
+    ("Her__low_breast_cancer": HER2-low) drop the trials they rule out, as the matcher
+    judges them for a patient with that cancer and those results.
 
     Cached in process per (resolved condition, index generation) for
     ``TRIALMATCH_ANSWER_PAGE_TTL_S`` seconds; ``Cache-Control: public, max-age=<left>``
@@ -389,12 +392,17 @@ async def answer_page(
     """
     resolved, _ = resolve_condition(ontology, condition)
     codes = tuple(resolved.covers)
-    key = (codes, resolved.code, loaded.generation, id(loaded))
+    qualifiers = tuple(sorted(resolved.biomarkers.items()))
+    key = (codes, resolved.code, qualifiers, loaded.generation, id(loaded))
     page = cache.get(key)
     if page is None:
 
         def build() -> tuple[list[AnswerTrial], int, list[ExpandedAccessProgram]]:
             hits = answer_trials(loaded.index, loaded.search, codes, ontology)
+            if qualifiers:
+                # "HER2-low breast cancer": not the trials the qualifiers rule out
+                hits = not_ruled_out(loaded.index, hits, resolved.code, dict(qualifiers),
+                                     ontology, today)
             trials = [
                 AnswerTrial(
                     nct_id=h.trial.summary.nct_id,

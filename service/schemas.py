@@ -30,6 +30,7 @@ from matchers.models import (
 )
 from matchers.notes import MAX_NOTE_CHARS, NoteExtraction
 from matchers.patient import PatientProfile
+from matchers.rank import OpenQuestion
 from trial_cache.models import OverallStatus
 
 CTGOV_STUDY_URL = "https://clinicaltrials.gov/study/{nct_id}"
@@ -131,6 +132,10 @@ class MatchResponse(_Out):
 
     results: list[TrialMatch]
     total: int
+    questions: list[OpenQuestion] = Field(
+        default=[], description="Open key questions over every possibly eligible trial "
+        "ranked, the one that settles the most trials first; each result's `questions` "
+        "follow the same order.")
     generation: int | None = None
     as_of: date = Field(description="The day eligibility was judged against (ages, dates).")
     extraction: NoteExtraction | None = Field(
@@ -217,7 +222,7 @@ class ConditionCandidate(_Out):
 class ResolvedCondition(_Out):
     """The node a query resolved to. ``covers`` lists every code the query denotes (a
     group alias such as "mesothelioma" covers PLMESO, PEMESO, …), each searched with
-    its OncoTree descendants."""
+    its OncoTree descendants; ``biomarkers`` the query's qualifiers ("HER2-low")."""
 
     code: str
     name: str
@@ -227,6 +232,10 @@ class ResolvedCondition(_Out):
     nci: list[str]
     umls: list[str]
     covers: list[str]
+    biomarkers: dict[str, str] = Field(
+        default={}, description="Biomarker qualifiers of the query, as a profile's "
+        "`biomarkers` (\"Her__low_breast_cancer\" → {\"HER2\": \"low\"}); the answer "
+        "page lists only trials not ruled out by them.")
 
 
 class ConditionResolution(_Out):

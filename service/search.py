@@ -18,8 +18,9 @@ update, NCT id.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
@@ -264,3 +265,24 @@ def expanded_access(
         title = (known.summary.title or None) if known is not None else None
         out.append(ExpandedAccessHit(nct, title, "linked", tuple(sorted(via))))
     return out
+
+
+def not_ruled_out(
+    index: TrialIndex, hits: Sequence[Hit], code: str, biomarkers: Mapping[str, str],
+    ontology: Ontology, today: date,
+) -> list[Hit]:
+    """The hits a patient with cancer ``code`` and these ``biomarkers`` (a profile's
+    ``biomarkers``, e.g. ``{"HER2": "low"}``) is not ineligible for, by the matcher's
+    own evaluation of each trial (HER2-positive-only trials are dropped for HER2-low;
+    what the qualifiers do not say stays unknown and keeps a trial). Raises
+    ``PatientProfileError`` if ``code`` does not resolve."""
+    from matchers.evaluate import evaluate_prepared
+    from matchers.models import Verdict
+    from matchers.normalize import normalize_patient
+    from matchers.patient import PatientProfile
+
+    patient = normalize_patient(
+        PatientProfile(cancer_type=code, biomarkers=dict(biomarkers)), ontology)
+    return [h for h in hits
+            if evaluate_prepared(index.prepared_at(h.position), patient, ontology, today,
+                                 full=False).verdict is not Verdict.INELIGIBLE]

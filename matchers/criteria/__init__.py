@@ -14,6 +14,7 @@ brain_metastases       :mod:`.brain_metastases`             ``brain_metastases``
 prior_therapy          :mod:`.prior_therapy`                ``therapy``
 lab                    :mod:`.labs`                         ``labs``
 condition              :mod:`.comorbidity`                  ``conditions``
+period                 :mod:`.period`                       ``dates``
 =====================  ===================================  ==========================
 
 :data:`REGISTRY` maps a fact category to its :class:`~matchers.criteria.base.Category`
@@ -40,6 +41,7 @@ from matchers.criteria import (
     labs,
     measurable_disease,
     performance_status,
+    period,
     prior_therapy,
     stage,
 )
@@ -72,6 +74,7 @@ _ORDER: tuple[Category, ...] = (
     prior_therapy.CATEGORY,
     labs.CATEGORY,
     comorbidity.CATEGORY,
+    period.CATEGORY,
 )
 
 REGISTRY: Mapping[str, Category] = MappingProxyType({c.name: c for c in _ORDER})

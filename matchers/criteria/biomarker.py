@@ -155,6 +155,19 @@ def _status_table(rules: BiomarkerRules) -> tuple[tuple[re.Pattern[str], str], .
 
 
 @compiled_per_rules
+def _mention_cues(rules: BiomarkerRules) -> tuple[re.Pattern[str], re.Pattern[str],
+                                                  re.Pattern[str]]:
+    """(optional-before, testing-after, testing-before) patterns; the "before" ones are
+    anchored at the mention's start (searched in a window ending there)."""
+    def alt(parts: tuple[str, ...]) -> str:
+        return "(?:" + "|".join(parts) + ")"
+
+    return (re.compile(alt(rules.optional_before) + r"$", re.I),
+            re.compile(alt(rules.testing_after), re.I),
+            re.compile(alt(rules.testing_before) + r"$", re.I))
+
+
+@compiled_per_rules
 def _after_rx(rules: BiomarkerRules) -> re.Pattern[str]:
     return re.compile(_AFTER_GRAMMAR.format(qualifiers="|".join(rules.mutation_qualifiers)),
                       re.X | re.I)
@@ -443,6 +456,8 @@ def extract_biomarkers(
         status = "absent" if absent else "mutated"
         resolved.append((mk_term or v, status, s, e, vid))
 
+    optional, test_after, test_before = _mention_cues(rules.biomarker)
+    variant_ends = [(v.end, variants_marker.get(v.codes[0])) for v in variants]
     for t, st, s, e, var in resolved:
         marker = (
             t.codes[0]
@@ -451,6 +466,13 @@ def extract_biomarkers(
         )
         while e > s and c.text[e - 1].isspace():
             e -= 1
+        rs, re_ = s - base, e - base
+        if optional.search(body, max(0, rs - 25), rs):
+            continue  # "with or without T790M mutation": an option, no requirement
+        if test_after.match(body, re_) or test_before.search(body, max(0, rs - 60), rs):
+            continue  # "EGFR T790M central testing": the test's target, not a result
+        if var is None and any(0 <= s - ve <= 2 and vm == marker for ve, vm in variant_ends):
+            continue  # "T790M EGFR mutation": the variant's own fact says it
         neg, keep, exc = _pol(c, s, e)
         if not keep:
             continue

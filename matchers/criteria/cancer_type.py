@@ -502,6 +502,12 @@ def _narrowed(scope: TrialCancerScope, p: PatientCancer,
     tissue_level = bool(group) or any(
         not anc for code, anc in zip(best.fact.codes, best.ancestors, strict=False)
         if code in broad)
+    if any(p.code in q.fact.codes and len(q.fact.codes) <= 2
+           and set(q.fact.codes) != set(best.fact.codes) for q, _ in scored):
+        # another mention names the patient's own type ("colon cancer" in a colorectal
+        # trial's conditions, beside "rectal cancer"; NCT02232152, NCT00551421): the
+        # trial is not narrowed away from it
+        return None
     fitting = {id(q.criterion) for q, lvl in scored if lvl >= SPECIFIC and q.criterion}
     for q, lvl in scored:
         if lvl != NONE or not q.fact.codes or q is best:

@@ -16,9 +16,15 @@ neuropathy") is the fact's ``min_grade`` (``condition.toml`` grade patterns; "�
 in an inclusion is the absence of grade 2 and up); a profile entry may state the grade
 ("grade 1 residual peripheral sensory neuropathy").
 
+**Severity** — a qualifier beside the mention ("symptomatic", "uncontrolled", "active",
+"NYHA class III or IV", ``condition.toml`` ``severity_words``) makes the fact
+``severe_only``; a profile entry may say severe ("uncontrolled hypertension") or mild
+("well controlled", "in remission", "history of").
+
 **Comparison** (:func:`compare_condition`) — present → true (with a ``min_grade``: true
-only at that grade or above, unknown when the profile gives no grade), absent → false,
-else unknown; never key (comorbidities are checked at screening). A comorbidity named in an
+only at that grade or above, unknown when the profile gives no grade; ``severe_only``:
+true only when the entry says severe, false when it says mild, else unknown), absent →
+false, else unknown; never key (comorbidities are checked at screening). A comorbidity named in an
 inclusion is a conditional permission ("HBsAg-positive patients are eligible if …"),
 never a requirement to have it: a false value there is unknown.
 """
@@ -102,6 +108,7 @@ def extract_conditions(c: CriterionText, rules: Rules) -> list[ConditionFact]:
                 exception=exc,
                 condition=t.codes[0],
                 min_grade=grade,
+                severe_only=grade is None and _severe(c, t.start, t.end, rules.condition),
             )
         )
     if not any(f.condition == "other_malignancy" for f in facts):
@@ -150,11 +157,8 @@ def _grade_rx(rules: ConditionRules) -> tuple[tuple[str, tuple[re.Pattern[str], 
 _CLAUSE_CUT = re.compile(r"[.;]")
 
 
-def _grade(c: CriterionText, s: int, e: int, rules: ConditionRules) -> tuple[int | None, bool]:
-    """The CTCAE grade threshold written next to the condition mention ``[s, e)`` in its
-    clause (``condition.toml`` grade patterns), as (lowest grade that counts, whether the
-    text states the highest grade *allowed*: "neuropathy ≤ grade 1" allows grade 1, so
-    grade 2 and up count, with the mention's polarity flipped). (None, False) if none."""
+def _window(c: CriterionText, s: int, e: int) -> str:
+    """The mention ``[s, e)`` with up to 40 characters either side, within its clause."""
     before = c.norm[max(c.start, s - 40) : s]
     cut = list(_CLAUSE_CUT.finditer(before))
     if cut:
@@ -163,7 +167,30 @@ def _grade(c: CriterionText, s: int, e: int, rules: ConditionRules) -> tuple[int
     stop = _CLAUSE_CUT.search(after)
     if stop:
         after = after[: stop.start()]
-    window = f"{before}{c.norm[s:e]}{after}"
+    return f"{before}{c.norm[s:e]}{after}"
+
+
+@compiled_per_rules
+def _severity_rx(rules: ConditionRules) -> tuple[re.Pattern[str], re.Pattern[str],
+                                                 re.Pattern[str]]:
+    def rx(parts: tuple[str, ...]) -> re.Pattern[str]:
+        return re.compile(r"\b(?:" + "|".join(parts) + r")\b", re.I)
+
+    return rx(rules.severity_words), rx(rules.patient_severe_words), rx(rules.patient_mild_words)
+
+
+def _severe(c: CriterionText, s: int, e: int, rules: ConditionRules) -> bool:
+    """True if a severity qualifier ("symptomatic", "uncontrolled", "NYHA class III or
+    IV", ``condition.toml`` ``severity_words``) stands beside the mention."""
+    return bool(_severity_rx(rules)[0].search(_window(c, s, e)))
+
+
+def _grade(c: CriterionText, s: int, e: int, rules: ConditionRules) -> tuple[int | None, bool]:
+    """The CTCAE grade threshold written next to the condition mention ``[s, e)`` in its
+    clause (``condition.toml`` grade patterns), as (lowest grade that counts, whether the
+    text states the highest grade *allowed*: "neuropathy ≤ grade 1" allows grade 1, so
+    grade 2 and up count, with the mention's polarity flipped). (None, False) if none."""
+    window = _window(c, s, e)
     for how, patterns in _grade_rx(rules):
         for p in patterns:
             m = p.search(window)
@@ -203,6 +230,12 @@ class PatientConditions(BaseModel):
     grades: tuple[tuple[str, int], ...] = ()
     """(condition id, CTCAE grade) for present conditions whose entry states a grade
     ("grade 1 residual peripheral sensory neuropathy")."""
+    severe: frozenset[str] = frozenset()
+    """Present conditions whose entry says they are severe ("uncontrolled hypertension",
+    "NYHA class III heart failure")."""
+    mild: frozenset[str] = frozenset()
+    """Present conditions whose entry says they are mild, controlled or past ("well
+    controlled hypertension", "lupus in remission")."""
 
     def grade(self, condition: str) -> int | None:
         return next((g for c, g in self.grades if c == condition), None)
@@ -214,10 +247,13 @@ _CONDITION_LIST = re.compile(r"\s*(?:/|,|;|\bor\b|\band\b)\s*", re.I)
 def _resolve_conditions(
     items: Iterable[str], ontology: Ontology, absence: re.Pattern[str],
     grade_rx: tuple[re.Pattern[str], ...] = (),
-) -> tuple[set[str], set[str], dict[str, int]]:
+    severity: tuple[re.Pattern[str], re.Pattern[str]] | None = None,
+) -> tuple[set[str], set[str], dict[str, int], set[str], set[str]]:
     present: set[str] = set()
     absent: set[str] = set()
     grades: dict[str, int] = {}
+    severe: set[str] = set()
+    mild: set[str] = set()
     for item in items:
         text = item.strip()
         if not text:
@@ -227,14 +263,20 @@ def _resolve_conditions(
         for piece in _CONDITION_LIST.split(core) if negated else [core]:
             if not piece:
                 continue
-            cid = ontology.conditions.resolve(piece)
-            if cid:
+            # every condition an entry names ("HIV positive, Crohn's disease")
+            for cid in ontology.conditions.find(piece) or filter(
+                    None, (ontology.conditions.resolve(piece),)):
                 (absent if negated else present).add(str(cid))
                 m = None if negated else next(
                     (m for p in grade_rx if (m := p.search(piece))), None)
                 if m is not None:
                     grades[str(cid)] = max(grades.get(str(cid), 0), int(m.group("g")))
-    return present, absent - present, grades
+                if severity is not None and not negated:
+                    if severity[0].search(piece):
+                        severe.add(str(cid))
+                    elif severity[1].search(piece):
+                        mild.add(str(cid))
+    return present, absent - present, grades, severe, mild - severe
 
 
 def read_conditions(profile: PatientProfile, ontology: Ontology,
@@ -242,8 +284,9 @@ def read_conditions(profile: PatientProfile, ontology: Ontology,
     """The patient's :class:`PatientConditions` (see the module docstring)."""
     crules = (rules or load_rules()).condition
     _, _, absence = _cues(crules)
-    present, absent, grades = _resolve_conditions(
-        profile.conditions, ontology, absence, _patient_grade_rx(crules))
+    _, severe_rx, mild_rx = _severity_rx(crules)
+    present, absent, grades, severe, mild = _resolve_conditions(
+        profile.conditions, ontology, absence, _patient_grade_rx(crules), (severe_rx, mild_rx))
     pregnant = False if profile.sex == "male" else profile.pregnant
     if pregnant is True:
         present.add("pregnancy")
@@ -252,7 +295,8 @@ def read_conditions(profile: PatientProfile, ontology: Ontology,
     if profile.brain_metastases == "none":
         absent.add("brain_metastases")
     return PatientConditions(present=frozenset(present), absent=frozenset(absent - present),
-                             pregnant=pregnant, grades=tuple(sorted(grades.items())))
+                             pregnant=pregnant, grades=tuple(sorted(grades.items())),
+                             severe=frozenset(severe), mild=frozenset(mild))
 
 
 @compiled_per_rules
@@ -268,7 +312,7 @@ def _patient_grade_rx(rules: ConditionRules) -> tuple[re.Pattern[str], ...]:
 
 def compare_condition(f: ConditionFact, p: NormalizedPatient, ctx: CompareContext) -> Atom:
     """Whether the patient has the condition (see the module docstring); never key."""
-    atom = _condition_value(f, p)
+    atom = _condition_value(f, p, ctx.ontology)
     if ctx.kind is CriterionKind.INCLUSION and atom.value is False and not f.negated:
         # Comorbidities named in an inclusion are conditional permissions ("HBsAg-
         # positive patients are eligible if …"), never requirements to have them.
@@ -276,9 +320,20 @@ def compare_condition(f: ConditionFact, p: NormalizedPatient, ctx: CompareContex
     return atom
 
 
-def _condition_value(f: ConditionFact, p: NormalizedPatient) -> Atom:
+def _condition_value(f: ConditionFact, p: NormalizedPatient, ontology: Ontology) -> Atom:
     c = f.condition
     name = c.replace("_", " ")
+    vocab = ontology.conditions
+    known = vocab.conditions
+    included = vocab.covers(c) if c in known else frozenset({c})
+    had = included & p.conditions.present
+    if had and c not in p.conditions.present:
+        # the criterion's condition includes the patient's ("cardiac disease" covers
+        # heart failure): judged as the patient's own
+        c = sorted(had)[0]
+    elif c not in p.conditions.present and any(
+            c in (vocab.covers(a) if a in known else ()) for a in p.conditions.absent):
+        return Atom(f, False, f"no {name}", key=False)  # "no cardiac disease" covers CHF
     if c in p.conditions.present:
         if f.min_grade is not None:
             # "grade ≥ 2 neuropathy": only the stated grade settles it
@@ -287,12 +342,23 @@ def _condition_value(f: ConditionFact, p: NormalizedPatient) -> Atom:
                 return Atom(f, None, f"has {name}, grade not stated",
                             f"{name}: CTCAE grade?", key=False)
             return Atom(f, g >= f.min_grade, f"has {name} grade {g}", key=False)
+        if f.severe_only and c not in p.conditions.severe:
+            # "symptomatic CHF (NYHA III/IV)", "active autoimmune disease": the profile
+            # must say how severe it is
+            if c in p.conditions.mild:
+                return Atom(f, False, f"has {name}, not in the severe form", key=False)
+            return Atom(f, None, f"has {name}, severity not stated",
+                        f"{name}: {_quote_severity(f)}?", key=False)
         return Atom(f, True, f"has {name}", key=False)
     if c in p.conditions.absent:
         return Atom(f, False, f"no {name}", key=False)
     if c in ("brain_metastases", "cns_metastases") and p.brain_metastases is not None:
         return Atom(f, p.brain_metastases != "none", p.brain_metastases, key=False)
     return Atom(f, None, f"{name} not stated", f"{name}?", key=False)
+
+
+def _quote_severity(f: ConditionFact) -> str:
+    return "active, uncontrolled or symptomatic"
 
 
 CATEGORY = Category(

@@ -218,6 +218,16 @@ class MeasurableRules(_Strict):
     not_required: tuple[str, ...] = Field(min_length=1)
 
 
+class PeriodRules(_Strict):
+    """Calendar-window cues (``period.toml``): window regexes (groups ``m1``/``y1``,
+    ``m2``/``y2``) and the words saying what must fall in the window."""
+
+    window: tuple[str, ...] = Field(min_length=1)
+    diagnosis_words: tuple[str, ...] = Field(min_length=1)
+    treatment_words: tuple[str, ...] = Field(min_length=1)
+    skip_words: tuple[str, ...] = Field(min_length=1)
+
+
 class DemographicsRules(_Strict):
     """Age and sex cue words (``demographics.toml``): regex alternatives."""
 
@@ -242,6 +252,9 @@ class ConditionRules(_Strict):
     grade_above: tuple[str, ...] = Field(min_length=1)
     grade_at_most: tuple[str, ...] = Field(min_length=1)
     patient_grade: tuple[str, ...] = Field(min_length=1)
+    severity_words: tuple[str, ...] = Field(min_length=1)
+    patient_severe_words: tuple[str, ...] = Field(min_length=1)
+    patient_mild_words: tuple[str, ...] = Field(min_length=1)
 
 
 class StatusRow(_Strict):
@@ -255,9 +268,13 @@ class StatusRow(_Strict):
 
 class BiomarkerRules(_Strict):
     """Biomarker status words (``biomarker.toml``): qualifiers that may stand between a
-    marker and its status, and the ordered status table (first match wins)."""
+    marker and its status, words that make a mention optional or a test's target, and
+    the ordered status table (first match wins)."""
 
     mutation_qualifiers: tuple[str, ...] = Field(min_length=1)
+    optional_before: tuple[str, ...] = Field(min_length=1)
+    testing_after: tuple[str, ...] = Field(min_length=1)
+    testing_before: tuple[str, ...] = Field(min_length=1)
     status: tuple[StatusRow, ...] = Field(min_length=1)
 
 
@@ -325,6 +342,7 @@ class Rules(_Strict):
     condition: ConditionRules
     biomarker: BiomarkerRules
     shape: ShapeRules
+    period: PeriodRules
 
 
 _FILES: dict[str, type[_Strict]] = {
@@ -341,6 +359,7 @@ _FILES: dict[str, type[_Strict]] = {
     "condition": ConditionRules,
     "biomarker": BiomarkerRules,
     "shape": ShapeRules,
+    "period": PeriodRules,
 }
 
 

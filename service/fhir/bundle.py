@@ -185,6 +185,10 @@ def profile_to_bundle(profile: PatientProfile, *, ontology: Ontology, today: dat
                 "code": "refuted"}]}
             secondary.pop("clinicalStatus")
         add(secondary)
+    if profile.metastatic_diagnosis_date and not sites:
+        # no SecondaryCancerCondition to carry its onset: our extension on the primary
+        condition.setdefault("extension", []).append(_ext(
+            "metastatic-diagnosis-date", valueDate=profile.metastatic_diagnosis_date.isoformat()))
     if profile.brain_metastases and sites and not any(
         re.search(r"brain|cns|cerebr", s, re.I) for s in sites
     ):

@@ -63,7 +63,9 @@ what mCODE has no element for, so a profile survives profile → Bundle → prof
 (:mod:`service.fhir.bundle`): ``line-of-therapy``, ``therapy-setting``,
 ``therapy-class``, ``disease-progressed`` (on therapies); ``measurable-disease``,
 ``resectable`` (on the primary condition); ``menopausal-status``,
-``prior-therapies-complete``, ``brain-metastases-status`` (on the Patient).
+``prior-therapies-complete``, ``brain-metastases-status`` (on the Patient),
+``metastatic-diagnosis-date`` (on the primary condition, when no SecondaryCancerCondition
+carries the onset).
 """
 
 from __future__ import annotations
@@ -261,7 +263,8 @@ def _ext_value(res: Any, name: str) -> Any:
     e = _ext(res, name)
     if e is None:
         return None
-    for attr in ("valueBoolean", "valueInteger", "valueString", "valueCode", "valueDecimal"):
+    for attr in ("valueBoolean", "valueInteger", "valueString", "valueCode", "valueDecimal",
+                 "valueDate"):
         v = getattr(e, attr, None)
         if v is not None:
             return v
@@ -499,6 +502,10 @@ class _Mapper:
             getattr(res, "recordedDate", None))
         if onset:
             self.acc.put("diagnosis_date", onset, f"{path}.onsetDateTime")
+        metastatic = _as_date(_ext_value(res, "metastatic-diagnosis-date"))
+        if metastatic and "metastatic_diagnosis_date" not in self.acc.profile:
+            self.acc.put("metastatic_diagnosis_date", metastatic,
+                         f"{path}.extension[metastatic-diagnosis-date]")
         for name, key in (("measurable-disease", "measurable_disease"),
                           ("resectable", "resectable")):
             v = _ext_value(res, name)
@@ -798,7 +805,11 @@ class _Mapper:
         if re.search(r"progress", reason, re.I):
             entry["progressed"] = True
         self._therapy_extensions(res, entry)
-        self.acc.therapies.append((path, entry, True))
+        drugs = [d for d in (vocab.resolve_drug(name),) if d] or list(vocab.find_drugs(name))
+        # a line is a line of systemic anticancer therapy: hydroxyurea cytoreduction (a
+        # drug of no systemic class) gets none
+        systemic = not drugs or any("systemic" in vocab.classes_of(d) for d in drugs)
+        self.acc.therapies.append((path, entry, systemic))
 
     def _period(self, res: Any, rtype: str) -> tuple[date | None, date | None]:
         if rtype == "MedicationRequest":

@@ -25,7 +25,8 @@ following the FHIR ResearchStudy ↔ ClinicalTrials.gov mapping
 
 With a :class:`matchers.models.TrialMatch`, extension ``…/match-result`` carries
 everything ``POST /v1/match`` returns for it: ``verdict``, ``score``, ``question`` s,
-``score-explanation`` s, the ``nearest-site`` (name, distance in km) and one
+``score-explanation`` s, the ``cohort`` the patient may fit (when the trial names
+cohorts), the ``nearest-site`` (name, distance in km) and one
 ``criterion`` per evaluated criterion (``status`` met / not_met / unknown, ``kind``,
 ``text`` — the trial's words —, ``reason``, ``span-start``/``span-end``, ``category``,
 ``question``, ``key``).
@@ -190,6 +191,8 @@ def match_extension(match: TrialMatch) -> dict[str, Any]:
                                   _sub("score", valueDecimal=match.score)]
     subs += [_sub("question", valueString=q) for q in match.questions]
     subs += [_sub("score-explanation", valueString=x) for x in match.score_explanation]
+    if match.cohort is not None:
+        subs.append(_sub("cohort", valueString=match.cohort))
     if match.nearest_site is not None:
         site = match.nearest_site
         name = site.site.facility or ", ".join(

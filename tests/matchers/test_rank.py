@@ -128,3 +128,32 @@ def test_targeted_trial_outranks_generic_solid_tumour_trial(ontology: Any) -> No
     assert verdicts["NCT00000200"] is Verdict.POSSIBLY_ELIGIBLE
     assert verdicts["NCT00000100"] is Verdict.ELIGIBLE
     assert order.index("NCT00000200") < order.index("NCT00000100")
+
+
+def test_open_questions_counted_over_possibly_eligible_trials(ontology: Any) -> None:
+    """The response-level questions count the possibly eligible trials each would
+    settle, most first, over every ranked trial (not only the page); each result's own
+    questions follow that order; ineligible trials ask none."""
+    brain = F("brain_metastases", "no brain metastases", negated=True, qualifier="any")
+    trials = [
+        make_trial(ontology, [Inc("mesothelioma PD-L1 TPS >= 50%", MESO, PDL1)],
+                   nct_id=f"NCT0000010{n}") for n in range(3)
+    ] + [
+        make_trial(ontology, [Inc("mesothelioma PD-L1 TPS >= 50%", MESO, PDL1),
+                              Inc("no brain metastases", brain)], nct_id="NCT00000200"),
+        make_trial(ontology, [Inc("mesothelioma, no brain metastases", MESO, brain)],
+                   nct_id="NCT00000201"),
+        make_trial(ontology, [Inc("mesothelioma ECOG 2 PD-L1 TPS >= 50%", MESO,
+                                  F("performance_status", "ECOG 2", scale="ECOG",
+                                    ecog_min=2, ecog_max=2), PDL1)], nct_id="NCT00000300"),
+    ]
+    p = patient(ontology, **{**MESO_IB, "biomarkers": {}, "brain_metastases": None})
+    res = rank_trials(TrialIndex(trials, ontology), p, ontology, TODAY, limit=2)
+    asked = {q.question: q.trials for q in res.questions}
+    assert asked == {"PD-L1 TPS?": 4, "brain metastases?": 2}
+    assert [q.question for q in res.questions] == ["PD-L1 TPS?", "brain metastases?"]
+    both = rank_trials(TrialIndex(trials, ontology), p, ontology, TODAY, limit=None)
+    by_id = {m.nct_id: m for m in both.results}
+    assert by_id["NCT00000200"].questions == ("PD-L1 TPS?", "brain metastases?")
+    assert by_id["NCT00000300"].verdict is Verdict.INELIGIBLE
+    assert by_id["NCT00000300"].questions == ()

@@ -410,3 +410,41 @@ def test_cors_only_when_configured(state: ServiceState) -> None:
     with TestClient(create_app(state=state)) as c:
         r = c.get("/healthz", headers={"Origin": "https://a.example"})
         assert r.headers["access-control-allow-origin"] == "https://a.example"
+
+
+def test_answer_page_keeps_biomarker_qualifiers(client: TestClient) -> None:
+    """Issue 8: ``Her__low_breast_cancer`` is breast cancer *and* HER2-low: the page does
+    not list the HER2-positive-only trial (NCT06038539) that plain breast cancer lists,
+    and HER2-positive drops the HER2-low trial (NCT06380751) instead."""
+    def page(q: str) -> dict[str, Any]:
+        r = client.get("/v1/answer-page", params={"condition": q})
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    plain, low, positive = (page(q) for q in (
+        "breast_cancer", "Her__low_breast_cancer", "HER2-positive breast cancer"))
+    ids = {name: {t["nct_id"] for t in p["trials"]}
+           for name, p in (("plain", plain), ("low", low), ("positive", positive))}
+    assert low["condition"]["code"] == plain["condition"]["code"] == "BREAST"
+    assert low["condition"]["biomarkers"] == {"HER2": "low"}
+    assert plain["condition"]["biomarkers"] == {}
+    assert "NCT06038539" in ids["plain"] and "NCT06038539" not in ids["low"]
+    assert "NCT06380751" in ids["low"] and "NCT06380751" not in ids["positive"]
+    assert ids["low"] < ids["plain"] and low["total_recruiting"] == len(ids["low"])
+
+
+@pytest.mark.parametrize(
+    ("query", "rest", "qualifiers"),
+    [
+        ("Her__low_breast_cancer", "breast cancer", {"HER2": "low"}),
+        ("EGFR-mutant NSCLC", "NSCLC", {"EGFR": "mutant"}),
+        ("BRAF_mutant_melanoma", "melanoma", {"BRAF": "mutant"}),
+        ("low grade glioma", "low grade glioma", {}),  # "low" here is no marker status
+        ("Desmoid_tumors", "Desmoid tumors", {}),
+    ],
+)
+def test_read_qualifiers(ontology: Any, query: str, rest: str,
+                         qualifiers: dict[str, str]) -> None:
+    from service.conditions import read_qualifiers
+
+    assert read_qualifiers(ontology, query) == (rest, qualifiers)

@@ -34,7 +34,8 @@ class Case(BaseModel):
     and Markdown escapes aside) — None makes the case about the whole trial. A criterion
     case is parsed as one criterion under a ``kind`` heading, inside a trial that has the
     real trial's conditions and title; ``status``/``key``/``facts`` check its result.
-    A whole-trial case parses the real record and checks ``verdict``/``cancer_fit``.
+    A whole-trial case parses the real record and checks ``verdict``/``cancer_fit``/
+    ``cohort``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -51,6 +52,8 @@ class Case(BaseModel):
     facts: tuple[dict[str, Any], ...] = ()
     verdict: Literal["eligible", "possibly_eligible", "ineligible"] | None = None
     cancer_fit: Literal["met", "not_met", "unknown"] | None = None
+    cohort: str | None = None
+    """The cohort the result names ("" = none named); None = not checked."""
     note: str = ""
 
 

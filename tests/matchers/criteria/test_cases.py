@@ -111,6 +111,8 @@ def test_case(item: tuple[str, Case], corpus_trials: dict[str, TrialSummary], pa
     if case.verdict is not None:
         reasons = [c.reason for c in match.criteria if c.status.value != "met"][:6]
         assert match.verdict.value == case.verdict, f"{case.id}: {reasons}"
+    if case.cohort is not None:
+        assert match.cohort == (case.cohort or None), f"{case.id}: cohort {match.cohort!r}"
     if case.cancer_fit is not None:
         fit = match.criteria[0]
         assert fit.category == "cancer_type"
