@@ -246,8 +246,19 @@ class TermMatcher:
         n = 0
         tokenizer = cast(Any, self.nlp.tokenizer)
         for key, surfaces in by_key.items():
-            forms = sorted(set(surfaces if case_sensitive else (s.lower() for s in surfaces)))
-            docs = list(tokenizer.pipe(forms))
+            if case_sensitive:
+                forms = sorted(set(surfaces))
+            else:
+                # The tokenizer splits by case ("PI3K" → "PI3" "K", but "pi3k" is one
+                # token), so a lower-case pattern alone misses the upper-case text: add
+                # the written and upper-case forms too, one pattern per token sequence.
+                forms = sorted({f for s in surfaces for f in (s.lower(), s, s.upper())})
+            docs, seen = [], set()
+            for d in tokenizer.pipe(forms):
+                seq = tuple(t.lower_ for t in d)
+                if seq not in seen:
+                    seen.add(seq)
+                    docs.append(d)
             matcher.add(key, docs)
             match_id = self.nlp.vocab.strings[key]
             lab, code = key.split("|", 1)

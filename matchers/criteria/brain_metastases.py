@@ -26,7 +26,10 @@ involvement", "carcinomatous meningitis", "leptomeningeal disease":
 "the patient has brain metastases of this qualifier": active metastases satisfy an
 ``any``/``active`` mention; treated-stable ones satisfy ``any`` unless the criterion
 allows treated ones (``treated_allowed``) and satisfy ``treated_stable``; none satisfies
-nothing; leptomeningeal disease is unknown for a patient with brain metastases.
+nothing; leptomeningeal disease is absent for a patient with no or treated, stable brain
+metastases (the stated CNS status covers it); for one with active metastases a mention
+joined to them ("active CNS metastases and/or carcinomatous meningitis") holds, a
+leptomeningeal mention alone is unknown.
 """
 
 from __future__ import annotations
@@ -227,10 +230,14 @@ def compare_brain_metastases(f: BrainMetastasesFact, p: NormalizedPatient,
     if bm == "active" and f.qualifier in ("any", "active"):
         # "Known active CNS metastases and/or carcinomatous meningitis": either part holds.
         return Atom(f, True, desc)
-    if f.leptomeningeal and f.qualifier == "any" and bm == "none":
+    if f.leptomeningeal:
+        # The stated CNS status covers leptomeningeal disease: "none" and "treated,
+        # stable" describe all of it (NCT02092363, NCT02244502: eligible with treated,
+        # stable brain metastases); beside active metastases (the mention not read as
+        # "active … and/or carcinomatous meningitis" above) it stays open.
+        if bm == "active":
+            return Atom(f, None, desc, "leptomeningeal disease?")
         return Atom(f, False, desc)
-    if f.leptomeningeal and bm != "none":
-        return Atom(f, None, desc, "leptomeningeal disease?")
     if bm == "none":
         return Atom(f, False, desc)
     if f.qualifier == "active":

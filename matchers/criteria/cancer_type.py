@@ -490,9 +490,11 @@ def _narrowed(scope: TrialCancerScope, p: PatientCancer,
     "Cancer Gi" whose inclusion criteria say "a periampullary cancer" is a periampullary
     trial). A criterion that lists the specific type beside one that fits the patient
     ("ovarian carcinoma, fallopian tube carcinoma or primary peritoneal carcinoma") is a
-    list of alternatives, not a narrowing. Returns the narrowing mention and whether the
-    broad mention is a tissue node or group (True: the trial is not for the patient) or
-    a deeper class (False: possibly not).
+    list of alternatives, not a narrowing, and so is a mention of a member of an
+    inclusion group that fits the patient (the conditions' "fallopian tube cancer" beside
+    the inclusion's "ovarian epithelial cancer"). Returns the narrowing mention and
+    whether the broad mention is a tissue node or group (True: the trial is not for the
+    patient) or a deeper class (False: possibly not).
     """
     lineage = set(p.lineage)
     group = set(best.fact.codes) if len(best.fact.codes) > 1 else set()
@@ -509,6 +511,14 @@ def _narrowed(scope: TrialCancerScope, p: PatientCancer,
         # trial is not narrowed away from it
         return None
     fitting = {id(q.criterion) for q, lvl in scored if lvl >= SPECIFIC and q.criterion}
+    # The codes of inclusion mentions that name the patient's class below the tissue
+    # level (specificity ≥ 0.9): a type such a mention includes is one of its members
+    # (the group "ovarian epithelial cancer" = OVT/HGSFT/PSEC includes "fallopian tube
+    # cancer"), not narrower than it; "uveal melanoma" is not a member of the group
+    # "melanoma" (it lies under ocular melanoma) and still narrows it.
+    members = {c for q, lvl in scored
+               if q.source == "inclusion" and lvl >= ANCESTOR and _match_level(q, p)[1] >= 0.9
+               for c in q.fact.codes}
     for q, lvl in scored:
         if lvl != NONE or not q.fact.codes or q is best:
             continue
@@ -516,6 +526,10 @@ def _narrowed(scope: TrialCancerScope, p: PatientCancer,
             continue
         if best.source == "inclusion" and q.source == "inclusion":
             continue  # two criteria: other cohorts, not a shorthand
+        if set(q.fact.codes) <= members:
+            # the conditions' "fallopian tube cancer" of a trial whose inclusion names
+            # "ovarian epithelial cancer" (NCT00303888, NCT00126542): an alternative
+            continue
         if any(code in broad or anc & broad
                for code, anc in zip(q.fact.codes, q.ancestors, strict=False)):
             return q, tissue_level

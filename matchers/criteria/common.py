@@ -189,10 +189,6 @@ class CriterionText:
         """Terms with one of ``labels``, in text order."""
         return [t for t in self.terms if t.label in labels]
 
-    def scopes_of(self, *categories: str) -> list[Scope]:
-        """Scopes of the given categories."""
-        return [s for s in self.scopes if s.category in categories]
-
     def in_scope(self, s: int, e: int, *categories: str) -> Scope | None:
         """The first scope of ``categories`` covering ``[s, e)``, or None."""
         for sc in self.scopes:

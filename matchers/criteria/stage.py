@@ -329,7 +329,10 @@ def read_stage(profile: PatientProfile, cancer: PatientCancer,
                therapy: PatientTherapies) -> PatientStage:
     """The patient's :class:`PatientStage`: stage label/group from ``profile.stage``
     (AJCC 8th; words such as "metastatic" set the group), extents from stage,
-    resectability and therapy history (see :func:`_extents_from`)."""
+    resectability and therapy history (see :func:`_extents_from`). A stage given "at
+    diagnosis" beside "now recurrent" says nothing of the recurrence's extent; brain
+    metastases, ``metastasis_sites`` or a ``metastatic_diagnosis_date`` make the disease
+    metastatic."""
     from ontologies.stage import stage_group as _stage_group
 
     label = _stage_label(profile.stage) if profile.stage else None
@@ -337,6 +340,20 @@ def read_stage(profile: PatientProfile, cancer: PatientCancer,
     extents, group = _extents_from(
         group, label, profile.stage or "", profile.resectable, cancer.malignant
     )
+    w = (profile.stage or "").lower()
+    if group not in (None, "IV") and ("recurren" in w or "relaps" in w) and (
+            "diagnos" in w or "initial" in w):
+        # "IIIC (FIGO, at diagnosis); now recurrent": the stage describes the disease
+        # when first diagnosed, not the recurrence, whose extent it leaves open.
+        for k in ("metastatic", "localized", "early", "locally_advanced"):
+            extents.pop(k, None)
+    if (profile.brain_metastases in ("treated_stable", "active") or profile.metastasis_sites
+            or profile.metastatic_diagnosis_date is not None):
+        # Brain metastases, named distant sites or a date of metastatic diagnosis are
+        # distant (M1) disease, whatever stage was stated at diagnosis (AJCC 8th: M1 is
+        # stage IV).
+        extents.update(metastatic=True, advanced=True, early=False, localized=False,
+                       locally_advanced=False)
     if group != "IV" and any(t.setting_family == "advanced" for t in therapy.therapies
                              if t.systemic):
         extents.setdefault("recurrent", True)
