@@ -30,8 +30,12 @@ patient when the trial accepts the patient's cancer elsewhere.
 Criterion shape, as parsed: a permission ("… are eligible if …") cannot exclude a
 patient it does not concern; a failure of a criterion restricted to one cohort/phase is
 a key unknown (the patient may enter another cohort), and failing every labelled cohort
-is ``not_met``; an exception clause the profile cannot settle never rests a ``not_met``
-alone; procedural items, uninterpreted text and other-malignancy items never decide.
+is ``not_met``; a labelled cohort none of whose criteria fail and some of whose key
+criteria the patient meets makes the other cohorts' failures moot (and their open
+questions too, when it names the patient's cancer and leaves no key question open), and
+is named in the result (``Evaluation.cohort``); an exception clause the profile cannot
+settle never rests a ``not_met`` alone; procedural items, uninterpreted text and
+other-malignancy items never decide.
 
 Verdict
 -------
@@ -50,6 +54,7 @@ Score: :mod:`matchers.score` (weights in ``matchers/rules/score.toml``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -254,6 +259,31 @@ def prepare_trial(trial: IndexedTrial, ontology: Ontology) -> PreparedTrial:
         eval_order=_eval_order(crits),
         label_scopes=_label_scopes(parsed),
     )
+
+
+def _other_cohort(o: Outcome, labels: AbstractSet[str], fits: AbstractSet[str]) -> bool:
+    """Whether ``o``'s criterion is restricted to a labelled cohort other than those the
+    patient fits. A label naming every word of a fitting cohort's key names that cohort
+    too ("Dose Escalation and MTD Expansion" covers "MTD Dose Expansion")."""
+    key = o.criterion.scope_key if o.criterion is not None else None
+    if not fits or key is None or key not in labels or key in fits:
+        return False
+    words = set(key.split())
+    return not any(set(f.split()) <= words for f in fits)
+
+
+def _settled(fits: AbstractSet[str], outcomes: Sequence[Outcome]) -> set[str]:
+    """The fitting cohorts that name the patient's cancer in their own scope (a
+    cancer-type criterion met there, under a label covering the cohort's) and have no
+    open key question of their own: only these make another cohort's open questions
+    moot."""
+    open_keys = {o.criterion.scope_key for o in outcomes
+                 if o.status is CriterionStatus.UNKNOWN and o.key and o.criterion is not None}
+    named = [set(o.criterion.scope_key.split()) for o in outcomes
+             if o.category == "cancer_type" and o.status is CriterionStatus.MET
+             and o.scope is None and o.criterion is not None and o.criterion.scope_key]
+    return {f for f in fits if f not in open_keys
+            and any(set(f.split()) <= words for words in named)}
 
 
 def _label_scopes(parsed: ParsedTrial) -> frozenset[str]:
@@ -660,11 +690,13 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
                 if o.scope in prep.label_scopes and o.status is CriterionStatus.UNKNOWN:
                     o.status, o.key, o.lazy = CriterionStatus.NOT_MET, False, (
                         "Fits no cohort; fails", " ", o.lazy[2] if o.lazy else (), "")
-        elif failed and (fits := (prep.label_scopes - failed) & {
+        elif (fits := (prep.label_scopes - failed) & {
                 o.criterion.scope_key for o in outcomes
                 if o.status is CriterionStatus.MET and o.criterion is not None
                 and o.category is not None and o.category != "cancer_type"
-                and REGISTRY[o.category].key}):
+                and REGISTRY[o.category].key}) and (failed or any(
+                    _other_cohort(o, prep.label_scopes, _settled(fits, outcomes))
+                    for o in outcomes if o.status is CriterionStatus.UNKNOWN and o.key)):
             cohort = next((pc.criterion.scope for pc in prep.criteria
                            if pc.criterion.scope_key in fits), None)
             # A labelled cohort none of whose criteria fail, and some of whose key
@@ -673,8 +705,13 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
             # ECOG ≤ 2),
             # is open to the patient: the criteria failed in the other cohorts ("Cohort
             # 2": ECOG 3 or 4) do not apply to them.
+            # Open questions of criteria restricted to another labelled cohort do not
+            # apply either (NCT03983954: "Group 2 - prior CPI: Subjects with AC that is
+            # HER 2/neu negative" for a patient of the "MTD Dose Expansion").
+            settled = _settled(fits, outcomes)
             for o in outcomes:
-                if o.scope in failed and o.status is CriterionStatus.UNKNOWN:
+                if o.status is CriterionStatus.UNKNOWN and (
+                        o.scope in failed or _other_cohort(o, prep.label_scopes, settled)):
                     o.status, o.key, o.question, o.lazy = CriterionStatus.MET, False, None, (
                         "For another cohort than the one the patient may fit:", "; patient: ",
                         o.lazy[2] if o.lazy else (), "")

@@ -172,6 +172,7 @@ class _Compiled:
     naive: re.Pattern[str]
     received: re.Pattern[str]
     not_prior: re.Pattern[str]
+    not_counted: re.Pattern[str]
     optional: re.Pattern[str]
     settings: tuple[tuple[str, re.Pattern[str]], ...]
     generic: tuple[tuple[str, re.Pattern[str]], ...]
@@ -215,6 +216,7 @@ def _compiled(rules: TherapyRules) -> _Compiled:
         naive=re.compile(rf"(?:{_alt(rules.naive_cues)})", re.I),
         received=re.compile(rf"\b(?:{_alt(rules.received_cues)})\b", re.I),
         not_prior=re.compile(rf"\b(?:{_alt(rules.not_prior_cues)})\b", re.I),
+        not_counted=re.compile(rf"(?:{_alt(rules.not_counted_after)})", re.I),
         optional=re.compile(rf"(?:{_alt(rules.optional_cues)})\s*(?:[\w-]+\s+){{0,2}}$",
                             re.I),
         settings=tuple(
@@ -302,6 +304,8 @@ def extract_prior_therapy(
             continue
         if comp.optional.search(body[max(cs, rel_s - 40) : rel_s]):
             continue  # "X ± chemotherapy": the companion is optional, X is the rule
+        if comp.not_counted.match(body, rel_e, ce):
+            continue  # "X is not counted as a line of therapy": a counting rule
         if _NON_PREFIX.search(body, max(0, rel_s - 4), rel_s):
             # "non-platinum-based" (NCT02354131, NCT01300793), "non-taxane,
             # non-anthracycline based" (NCT00048633): every therapy but the one named

@@ -171,6 +171,7 @@ class TherapyRules(_Strict):
     generic_classes: dict[str, tuple[str, ...]]
     not_prior_cues: tuple[str, ...]
     optional_cues: tuple[str, ...]
+    not_counted_after: tuple[str, ...]
 
 
 # --------------------------------------------------------------------------------------
