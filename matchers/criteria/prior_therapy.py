@@ -118,6 +118,20 @@ _NAIVE_NO_CLASS = re.compile(
     r"|\bpreviously\s+untreated\b(?!\s+(?:brain|cns|central|metasta))",
     re.I,
 )
+_UNTREATED = re.compile(r"\buntreated\b(?!\s+(?:brain|cns|central|metastas[ie]s))", re.I)
+
+
+def _untreated_cancer(c: CriterionText) -> re.Match[str] | None:
+    """A bare "untreated" right before a named cancer ("Untreated metastatic colorectal
+    carcinoma", NCT01229813; "Untreated AML patients", NCT00636922): never treated for
+    it. Not "untreated thyroid disease" (no cancer) or "untreated brain metastases"."""
+    for m in _UNTREATED.finditer(c.body):
+        end = c.start + m.end()
+        if any(0 <= t.start - end <= 30 for t in c.terms_of("CANCER")):
+            return m
+    return None
+
+
 _PREVIOUSLY_TREATED = re.compile(r"\b(?:previously|heavily)[- ]treated\b|\bpre-?treated\b", re.I)
 
 
@@ -278,116 +292,127 @@ def extract_prior_therapy(
         return []  # no therapy named, no therapy word: nothing to read (fast path)
     if _NOT_HISTORY.search(body):
         return []  # contraception windows, recovery from toxicity: not therapy history
-    mentions = _mentions(c, comp, ontology)
-    if not mentions:
-        # "previously treated", "treatment-naive", "previously untreated NSCLC" with no
-        # therapy named: systemic therapy — unless a non-cancer condition is what was
-        # treated ("HCV treatment-naive", "previously treated for hepatitis B")
-        m = _PREVIOUSLY_TREATED.search(body) or _NAIVE_NO_CLASS.search(body)
-        if m is None or any(
-            -15 <= t.start - (base + m.end()) <= 30 or 0 <= (base + m.start()) - t.end <= 15
-            for t in c.terms_of("CONDITION")
-        ):
-            return []
-        mentions = [_Mention(base + m.start(), base + m.end(), ["systemic"], [], generic=True)]
-    facts: list[PriorTherapyFact] = []
-    for mt in mentions:
-        rel_s, rel_e = mt.start - base, mt.end - base
-        cs, ce = _clause(body, rel_s, rel_e)
-        clause = body[cs:ce]
-        local = body[max(cs, rel_s - 60) : min(ce, rel_e + 60)]
-        if _not_prior_before(body, max(cs, rel_s - 80), rel_s, comp) or re.match(
-            r"[\s-]*(?:naive)?\s*(?:is|are)?\s*(?:planned|scheduled|required|indicated)",
-            body[rel_e : rel_e + 25],
-            re.I,
-        ):
-            continue
-        if comp.optional.search(body[max(cs, rel_s - 40) : rel_s]):
-            continue  # "X ± chemotherapy": the companion is optional, X is the rule
-        if comp.not_counted.match(body, rel_e, ce):
-            continue  # "X is not counted as a line of therapy": a counting rule
-        if _NON_PREFIX.search(body, max(0, rel_s - 4), rel_s):
-            # "non-platinum-based" (NCT02354131, NCT01300793), "non-taxane,
-            # non-anthracycline based" (NCT00048633): every therapy but the one named
-            continue
-        mention_text = body[rel_s:rel_e]
-        if mt.generic and _SPECIFIC_AFTER.match(body, rel_e):
-            continue  # "previous treatment with X": X is the therapy (named or not)
-        after = body[rel_e : min(ce, rel_e + 60)]
-        if _WINDOW.search(
-            body[max(cs, rel_s - 50) : min(ce, rel_e + 60)]
-        ) and not comp.progressed.search(local):
-            continue  # "chemotherapy within 4 weeks": a washout, not a history rule
-        if _DOSE_OR_SITE.match(after):
-            continue  # "doxorubicin > 350 mg/m2", "radiotherapy to the pelvis"
-        naive = bool(
-            re.match(r"[\s-]*(?:treatment|therapy)?[\s-]*na[iï]ve", after, re.I)
-            or re.search(
-                r"na[iï]ve\s+to\s+(?:[\w-]+\s+){0,3}$|(?:previously\s+)?untreated\s+(?:with\s+)?$",
-                body[max(cs, rel_s - 40) : rel_s],
+
+    def read(mentions: list[_Mention]) -> list[PriorTherapyFact]:
+        facts: list[PriorTherapyFact] = []
+        for mt in mentions:
+            rel_s, rel_e = mt.start - base, mt.end - base
+            cs, ce = _clause(body, rel_s, rel_e)
+            clause = body[cs:ce]
+            local = body[max(cs, rel_s - 60) : min(ce, rel_e + 60)]
+            if _not_prior_before(body, max(cs, rel_s - 80), rel_s, comp) or re.match(
+                r"[\s-]*(?:naive)?\s*(?:is|are)?\s*(?:planned|scheduled|required|indicated)",
+                body[rel_e : rel_e + 25],
                 re.I,
-            )
-            or re.search(r"na[iï]ve|untreated", mention_text, re.I)
-        )
-        received_cue = (
-            comp.received.search(local) is not None or _PREVIOUSLY_TREATED.search(local) is not None
-            # the clause opens with the cue and lists the therapies after it: "Prior
-            # treatment with CD137 agonists or immune checkpoint blockade therapies,
-            # including anti-CTLA-4, anti-PD-1 or anti-PD-L1 antibodies" (NCT02302807)
-            or comp.received.search(body[cs : min(rel_s, cs + 30)]) is not None
-        )
-        lines_min, lines_max, lspan = parse_lines(clause)
-        if not (naive or received_cue or lspan is not None):
-            continue
-        pol = polarity(c, mt.start, mt.end)
-        if pol.drop or pol.permitted or conditional_subject(c, mt.start, mt.end):
-            continue
-        relation = "received"
-        negated = pol.negated
-        if naive:
-            relation = "naive"
-            negated = False if not c.in_scope(mt.start, mt.end, "EXCLUDED") else pol.negated
-        elif comp.progressed.search(local):
-            relation = "progressed"
-        elif comp.intolerant.search(local):
-            relation = "intolerant"
-        if negated and relation != "received":
-            relation = (
-                "received"  # "no progression on X" is too rare to model; read as not received
-            )
-            if comp.progressed.search(local):
+            ):
                 continue
-        setting = None
-        for name, rx in comp.settings:
-            sm = rx.search(clause)
-            if sm is not None and abs((cs + sm.start()) - rel_s) <= 120:
-                setting = name
-                break
-        if lspan is not None and not (cs + lspan[0] - 15 <= rel_e and rel_s <= cs + lspan[1] + 40):
-            lines_min = lines_max = None  # the line count belongs to another mention
-        if negated:
-            lines_min = lines_max = None
-        s, e = mt.start, mt.end
-        if lspan is not None and (lines_min is not None or lines_max is not None):
-            s = min(s, base + cs + lspan[0])
-            e = max(e, base + cs + lspan[1])
-        while e > s and c.text[e - 1].isspace():
-            e -= 1
-        facts.append(
-            PriorTherapyFact(
-                span=(s, e),
-                text=c.text[s:e],
-                negated=negated,
-                exception=pol.exception,
-                classes=tuple(mt.classes),
-                drugs=tuple(mt.drugs),
-                min_lines=lines_min,
-                max_lines=lines_max,
-                relation=relation,
-                setting=setting,
+            if comp.optional.search(body[max(cs, rel_s - 40) : rel_s]):
+                continue  # "X ± chemotherapy": the companion is optional, X is the rule
+            if comp.not_counted.match(body, rel_e, ce):
+                continue  # "X is not counted as a line of therapy": a counting rule
+            if _NON_PREFIX.search(body, max(0, rel_s - 4), rel_s):
+                # "non-platinum-based" (NCT02354131, NCT01300793), "non-taxane,
+                # non-anthracycline based" (NCT00048633): every therapy but the one named
+                continue
+            mention_text = body[rel_s:rel_e]
+            if mt.generic and _SPECIFIC_AFTER.match(body, rel_e):
+                continue  # "previous treatment with X": X is the therapy (named or not)
+            after = body[rel_e : min(ce, rel_e + 60)]
+            if _WINDOW.search(
+                body[max(cs, rel_s - 50) : min(ce, rel_e + 60)]
+            ) and not comp.progressed.search(local):
+                continue  # "chemotherapy within 4 weeks": a washout, not a history rule
+            if _DOSE_OR_SITE.match(after):
+                continue  # "doxorubicin > 350 mg/m2", "radiotherapy to the pelvis"
+            naive = bool(
+                re.match(r"[\s-]*(?:treatment|therapy)?[\s-]*na[iï]ve", after, re.I)
+                or re.search(
+                    r"na[iï]ve\s+to\s+(?:[\w-]+\s+){0,3}$|(?:previously\s+)?untreated\s+(?:with\s+)?$",
+                    body[max(cs, rel_s - 40) : rel_s],
+                    re.I,
+                )
+                or re.search(r"na[iï]ve|untreated", mention_text, re.I)
             )
-        )
-    return facts
+            received_cue = (
+                comp.received.search(local) is not None
+                or _PREVIOUSLY_TREATED.search(local) is not None
+                # the clause opens with the cue and lists the therapies after it: "Prior
+                # treatment with CD137 agonists or immune checkpoint blockade therapies,
+                # including anti-CTLA-4, anti-PD-1 or anti-PD-L1 antibodies" (NCT02302807)
+                or comp.received.search(body[cs : min(rel_s, cs + 30)]) is not None
+            )
+            lines_min, lines_max, lspan = parse_lines(clause)
+            if not (naive or received_cue or lspan is not None):
+                continue
+            pol = polarity(c, mt.start, mt.end)
+            if pol.drop or pol.permitted or conditional_subject(c, mt.start, mt.end):
+                continue
+            relation = "received"
+            negated = pol.negated
+            if naive:
+                relation = "naive"
+                negated = False if not c.in_scope(mt.start, mt.end, "EXCLUDED") else pol.negated
+            elif comp.progressed.search(local):
+                relation = "progressed"
+            elif comp.intolerant.search(local):
+                relation = "intolerant"
+            if negated and relation != "received":
+                relation = (
+                    "received"  # "no progression on X" is too rare to model; read as not received
+                )
+                if comp.progressed.search(local):
+                    continue
+            setting = None
+            for name, rx in comp.settings:
+                sm = rx.search(clause)
+                if sm is not None and abs((cs + sm.start()) - rel_s) <= 120:
+                    setting = name
+                    break
+            if lspan is not None and not (
+                    cs + lspan[0] - 15 <= rel_e and rel_s <= cs + lspan[1] + 40):
+                lines_min = lines_max = None  # the line count belongs to another mention
+            if negated:
+                lines_min = lines_max = None
+            s, e = mt.start, mt.end
+            if lspan is not None and (lines_min is not None or lines_max is not None):
+                s = min(s, base + cs + lspan[0])
+                e = max(e, base + cs + lspan[1])
+            while e > s and c.text[e - 1].isspace():
+                e -= 1
+            facts.append(
+                PriorTherapyFact(
+                    span=(s, e),
+                    text=c.text[s:e],
+                    negated=negated,
+                    exception=pol.exception,
+                    classes=tuple(mt.classes),
+                    drugs=tuple(mt.drugs),
+                    min_lines=lines_min,
+                    max_lines=lines_max,
+                    relation=relation,
+                    setting=setting,
+                )
+            )
+        return facts
+
+    mentions = _mentions(c, comp, ontology)
+    if mentions:
+        facts = read(mentions)
+        if facts:
+            return facts
+    # "previously treated", "treatment-naive", "previously untreated NSCLC" with no
+    # therapy named (or none left: "previously untreated urothelial cancer requiring
+    # surgery for treatment", NCT00362713): systemic therapy — unless a non-cancer
+    # condition is what was treated ("HCV treatment-naive", "previously treated for
+    # hepatitis B")
+    m = (_PREVIOUSLY_TREATED.search(body) or _NAIVE_NO_CLASS.search(body)
+         or _untreated_cancer(c))
+    if m is None or any(
+        -15 <= t.start - (base + m.end()) <= 30 or 0 <= (base + m.start()) - t.end <= 15
+        for t in c.terms_of("CONDITION")
+    ):
+        return []
+    return read([_Mention(base + m.start(), base + m.end(), ["systemic"], [], generic=True)])
 
 
 def _clause(body: str, s: int, e: int) -> tuple[int, int]:

@@ -88,10 +88,14 @@ def _therapy_setting(c: CriterionText, s: int, e: int) -> bool:
 
 
 _ROMAN = r"(?:IV|I{1,3}|0)[ABCD]?[12]?"
+_PAREN = r"(?:\s*\([^()]{1,80}\))?"
+"""A parenthetical between two stages of a list or range: "stage IIIB (with pleural
+effusion) or IV" (NCT00660816), "stage IIA (with class 2 DecisionDx Score) through IV"
+(NCT02385669) — read without it."""
 _STAGE_RX = re.compile(
     rf"""\b(?:AJCC\s+(?:\d+(?:th|st|nd|rd)\s+edition\s+)?|clinical\s+|pathologic(?:al)?\s+|FIGO\s+|TNM\s+)?
     stages?\s*(?:group\s*)?:?\s*
-    (?P<expr>{_ROMAN}(?:\s*(?:-|–|to|through|or|and|/|,|,\s*or|,\s*and|and/or)\s*(?:stage\s*)?{_ROMAN})*
+    (?P<expr>{_ROMAN}(?:{_PAREN}\s*(?:-|–|to|through|or|and|/|,|,\s*or|,\s*and|and/or)\s*(?:stage\s*)?{_ROMAN})*
       |[0-4][ABCabc]?(?:\s*(?:-|to|or|and|/|,)\s*[0-4][ABCabc]?)*(?![\d.]))
     (?![a-z])""",
     re.X | re.I,
@@ -105,7 +109,7 @@ def parse_stage_text(expr: str) -> tuple[str, ...]:
     Empty if not readable."""
     from ontologies.stage import STAGE_ORDER, parse_stage
 
-    e = expr.strip()
+    e = re.sub(r"\s*\([^()]*\)", "", expr).strip()
     e = re.sub(r"\b([0-4])([ABCabc]?)\b", lambda m: _ARABIC[m.group(1)] + m.group(2).upper(), e)
     e = re.sub(r"\s*(?:,\s*or|,\s*and|and/or|or|and|,)\s*", " or ", e)
     e = e.replace("/", " or ").replace("–", "-").replace(" to ", "-").replace(" through ", "-")
