@@ -205,6 +205,17 @@ class MeasurableDiseaseFact(FactBase):
     evaluable_ok: bool = False
 
 
+class MetastasisSiteFact(FactBase):
+    """Distant metastases at named sites: "peritoneal carcinomatosis", "liver
+    metastases", "bone-only disease". ``sites`` are site ids of
+    ``matchers/rules/metastasis_site.toml`` (``peritoneum``, ``liver``, ``bone``,
+    ``lung``, …); ``only`` says the sites are the sole sites of distant disease."""
+
+    category: Literal["metastasis_site"] = "metastasis_site"
+    sites: tuple[str, ...] = Field(min_length=1)
+    only: bool = False
+
+
 class PeriodFact(FactBase):
     """A calendar window the patient's care must fall in: "imaging available in TMC
     between January 2010 and December 2022" (retrospective cohorts).
@@ -308,6 +319,7 @@ Fact = Annotated[
     | PriorTherapyFact
     | LabFact
     | ConditionFact
+    | MetastasisSiteFact
     | PeriodFact,
     Field(discriminator="category"),
 ]
@@ -325,6 +337,7 @@ FactCategory = Literal[
     "prior_therapy",
     "lab",
     "condition",
+    "metastasis_site",
     "period",
 ]
 
@@ -386,6 +399,9 @@ class ParsedCriterion(_Frozen):
     washout: bool = False
     """The criterion is a time window ("within 4 weeks", "for at least 2 weeks"): prior
     therapies it names are a timing matter, not a contradiction."""
+    washout_days: int | None = Field(default=None, ge=0)
+    """Length of that window in days (4 weeks = 28, 6 months = 182, 1 year = 365); None
+    when the text gives no length."""
     biomarker_joins: tuple[Literal["and", "or"], ...] = ()
     """Connectors between consecutive positive biomarker facts, as written ("ER+/HER2-"
     is AND, "EGFR or ALK" is OR; a bare list is AND in an inclusion, OR in an

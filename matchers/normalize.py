@@ -16,6 +16,7 @@ part                   reader
 ``demographics``       :func:`matchers.criteria.demographics.read_demographics`
 ``brain_metastases``   :func:`matchers.criteria.brain_metastases.read_brain_metastases`
 ``measurable_disease`` :func:`matchers.criteria.measurable_disease.read_measurable`
+``metastasis_sites``   :func:`matchers.criteria.metastasis_site.read_metastasis_sites`
 ``labs``               :func:`matchers.criteria.labs.read_labs`
 ``conditions``         :func:`matchers.criteria.comorbidity.read_conditions`
 ``dates``              :func:`matchers.criteria.period.read_dates`
@@ -43,6 +44,7 @@ from matchers.criteria.demographics import PatientDemographics, read_demographic
 from matchers.criteria.histology import read_histology
 from matchers.criteria.labs import PatientLabs, read_labs
 from matchers.criteria.measurable_disease import read_measurable
+from matchers.criteria.metastasis_site import read_metastasis_sites
 from matchers.criteria.performance_status import PatientPerformance, read_performance
 from matchers.criteria.period import PatientDates, read_dates
 from matchers.criteria.prior_therapy import PatientTherapies, read_therapies
@@ -74,6 +76,7 @@ class NormalizedPatient(BaseModel):
     demographics: PatientDemographics = PatientDemographics()
     brain_metastases: str | None = None
     measurable_disease: bool | None = None
+    metastasis_sites: frozenset[str] | None = None
     labs: PatientLabs = PatientLabs()
     conditions: PatientConditions = PatientConditions()
     dates: PatientDates = PatientDates()
@@ -106,6 +109,7 @@ def normalize_patient(profile: PatientProfile, ontology: Ontology) -> Normalized
         demographics=read_demographics(profile),
         brain_metastases=read_brain_metastases(profile),
         measurable_disease=read_measurable(profile),
+        metastasis_sites=read_metastasis_sites(profile),
         labs=read_labs(profile),
         conditions=read_conditions(profile, ontology),
         dates=read_dates(profile),

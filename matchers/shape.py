@@ -97,6 +97,7 @@ class _Rx:
     permission: re.Pattern[str]
     restrictive: re.Pattern[str]
     washout: re.Pattern[str]
+    window_length: re.Pattern[str]
     at_least_two: re.Pattern[str]
     scope_only: re.Pattern[str]
     scope_label: re.Pattern[str]
@@ -151,6 +152,7 @@ def _compiled(rules: ShapeRules) -> _Rx:
         permission=rx(rules.permission),
         restrictive=rx(rules.restrictive),
         washout=rx(rules.washout),
+        window_length=rx(rules.window_length),
         at_least_two=rx(rules.at_least_two),
         scope_only=scope_only,
         scope_label=rx(rules.scope_label),
@@ -202,6 +204,27 @@ class TrialShape:
 
 def _rewrite(f: Fact, rule: str, **update: object) -> Fact:
     return f.model_copy(update={**update, "rule": f"{f.rule}+shape.{rule}"})
+
+
+_UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+"""Days per unit of a window length (a month counted as 30 days: "6 months" = 180)."""
+_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+                 "seven": 7, "eight": 8, "nine": 9, "ten": 10, "twelve": 12}
+
+
+def _window_days(text: str, rx: _Rx) -> int | None:
+    """The first window length of a washout criterion in days ("within 28 days" → 28,
+    "at least 4 weeks since" → 28, "within six months" → 180); None when none is
+    written (``shape.toml`` ``window_length``: groups ``n`` and ``unit``)."""
+    m = rx.window_length.search(text)
+    if m is None:
+        return None
+    n = m.group("n").lower()
+    value = int(n) if n.isdigit() else _NUMBER_WORDS.get(n)
+    unit = m.group("unit").lower().rstrip("s")
+    if value is None or unit not in _UNIT_DAYS:
+        return None
+    return value * _UNIT_DAYS[unit]
 
 
 def shape_trial(
@@ -372,6 +395,7 @@ def _shape_criterion(
         applied.append("shape.scope_own" if own_scope else "shape.scope_heading")
     permission = _permission_spans(c, rx)
     washout = bool(rx.washout.search(c.text))
+    washout_days = _window_days(c.text, rx) if washout else None
     if permission:
         applied.append("shape.permission")
     if washout:
@@ -384,6 +408,7 @@ def _shape_criterion(
         "scope_key": (_scope_key(scope, rx) or scope.lower()) if scope else None,
         "permission": permission,
         "washout": washout,
+        "washout_days": washout_days,
         "biomarker_joins": _biomarker_joins(c, kind, [f for f in facts
                                                        if f.category == "biomarker"], rx),
         "shape_rules": tuple(applied),

@@ -11,6 +11,7 @@ performance_status     :mod:`.performance_status`           ``performance``
 age, sex               :mod:`.demographics`                 ``demographics``
 measurable_disease     :mod:`.measurable_disease`           ``measurable_disease``
 brain_metastases       :mod:`.brain_metastases`             ``brain_metastases``
+metastasis_site        :mod:`.metastasis_site`              ``metastasis_sites``
 prior_therapy          :mod:`.prior_therapy`                ``therapy``
 lab                    :mod:`.labs`                         ``labs``
 condition              :mod:`.comorbidity`                  ``conditions``
@@ -40,6 +41,7 @@ from matchers.criteria import (
     histology,
     labs,
     measurable_disease,
+    metastasis_site,
     performance_status,
     period,
     prior_therapy,
@@ -71,6 +73,7 @@ _ORDER: tuple[Category, ...] = (
     demographics.SEX,
     measurable_disease.CATEGORY,
     brain_metastases.CATEGORY,
+    metastasis_site.CATEGORY,
     prior_therapy.CATEGORY,
     labs.CATEGORY,
     comorbidity.CATEGORY,

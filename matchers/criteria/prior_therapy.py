@@ -39,6 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
@@ -51,7 +52,7 @@ from matchers.criteria.common import (
     polarity,
 )
 from matchers.logic import Tri
-from matchers.models import Fact, PriorTherapyFact
+from matchers.models import CriterionKind, Fact, PriorTherapyFact
 from matchers.rules import Rules, TherapyRules
 from matchers.shape import setting_family
 
@@ -267,6 +268,16 @@ _WINDOW = re.compile(
     r"\bongoing\b|\bconcurrent\w*\b",
     re.I,
 )
+_DATED_WINDOW = re.compile(
+    r"\b(?:within\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+)?|in\s+the\s+(?:last|past|previous)\s+)?"
+    r"\d+\s*(?:days?|weeks?|wks?|months?)\b(?!\s+(?:after|following))",
+    re.I,
+)
+"""A window of days/weeks/months that therapy dates can settle ("within 28 days", "4
+weeks prior to"); not hours, half-lives, "currently receiving" or "concurrent"."""
+_CURRENT = re.compile(
+    r"\bcurrently\s+(?:receiving|taking|on|using)\b|\bongoing\b|\bconcurrent\w*\b|"
+    r"\bhours?\b|half[\s-]lives", re.I)
 _DOSE_OR_SITE = re.compile(
     r"[\s,(]*(?:\([^)]{0,40}\)\s*)?(?:(?:>|≥|<|≤|=|exceeding|greater\s+than|more\s+than|of\s+more\s+than)\s*\d[\d,.]*\s*"
     r"(?:mg|g|gy|cgy|units?|mcg)|(?:to|of|on|involving)\s+(?:the\s+|a\s+|any\s+)?(?!date|study|first|start|day|the\s+start)\w+)",
@@ -318,10 +329,14 @@ def extract_prior_therapy(
             if mt.generic and _SPECIFIC_AFTER.match(body, rel_e):
                 continue  # "previous treatment with X": X is the therapy (named or not)
             after = body[rel_e : min(ce, rel_e + 60)]
-            if _WINDOW.search(
-                body[max(cs, rel_s - 50) : min(ce, rel_e + 60)]
-            ) and not comp.progressed.search(local):
-                continue  # "chemotherapy within 4 weeks": a washout, not a history rule
+            around = body[max(cs, rel_s - 50) : min(ce, rel_e + 60)]
+            if (_WINDOW.search(around) and not comp.progressed.search(local)
+                    and not (_DATED_WINDOW.search(around) and not _CURRENT.search(around))):
+                # "currently receiving", "concurrent": not a history rule. A dated
+                # window ("chemotherapy within 4 weeks", "at least 4 weeks since prior
+                # chemotherapy") is kept: the criterion's washout compares it with the
+                # therapy dates (prior_therapy._worded)
+                continue
             if _DOSE_OR_SITE.match(after):
                 continue  # "doxorubicin > 350 mg/m2", "radiotherapy to the pelvis"
             naive = bool(
@@ -340,6 +355,9 @@ def extract_prior_therapy(
                 # treatment with CD137 agonists or immune checkpoint blockade therapies,
                 # including anti-CTLA-4, anti-PD-1 or anti-PD-L1 antibodies" (NCT02302807)
                 or comp.received.search(body[cs : min(rel_s, cs + 30)]) is not None
+                # a dated window is exposure in it: "Chemotherapy within 60 days prior to
+                # registration" (NCT00062010)
+                or (_DATED_WINDOW.search(around) is not None and not _CURRENT.search(around))
             )
             lines_min, lines_max, lspan = parse_lines(clause)
             if not (naive or received_cue or lspan is not None):
@@ -513,6 +531,9 @@ class NormalizedTherapy(BaseModel):
     setting_family: str | None = None
     systemic: bool | None = None
     progressed: bool | None = None
+    end_date: date | None = None
+    """Last day given (None: not stated); ``ongoing`` therapies are given today."""
+    ongoing: bool | None = None
 
 
 _SPLIT_REGIMEN = re.compile(r"\s*(?:\+|/|,|;|&|\band\b|\bwith\b|\bplus\b|\bthen\b)\s*", re.I)
@@ -605,6 +626,8 @@ def _resolve_therapy(t: PriorTherapy, ontology: Ontology) -> NormalizedTherapy:
         setting_family=_therapy_setting_family(t.setting),
         systemic=systemic,
         progressed=progressed,
+        end_date=t.end_date,
+        ongoing=t.ongoing,
     )
 
 
@@ -779,6 +802,29 @@ def _received_value(f: PriorTherapyFact, p: PatientTherapies) -> Atom:
     return Atom(f, False, f"no prior {label}{where}")
 
 
+def _days_since_last(f: PriorTherapyFact, p: PatientTherapies, today: date) -> int | None:
+    """Days from the end of the patient's last therapy matching ``f`` to ``today`` (0
+    for an ongoing one); None unless the therapy list is known and every matching
+    therapy is dated or ongoing."""
+    if not p.known:
+        return None
+    classes = {"systemic" if c.startswith("regimen_") else c for c in f.classes}
+    drugs = {d.lower() for d in f.drugs}
+    ends: list[int] = []
+    for t in p.therapies:
+        hit = (bool(classes & t.classes) or bool(drugs & {d.lower() for d in t.drugs})
+               if (classes or drugs) else bool(t.systemic))
+        if not hit:
+            continue
+        if t.ongoing:
+            ends.append(0)
+        elif t.end_date is not None:
+            ends.append(max(0, (today - t.end_date).days))
+        else:
+            return None
+    return min(ends) if ends else None
+
+
 def _worded(a: Atom, p: PatientTherapies, ctx: CompareContext) -> Atom:
     """Prior-therapy atoms under the criterion's wording: a washout window makes a
     received/naive statement a timing matter (unknown, not key); "more than one CDK4/6
@@ -788,6 +834,23 @@ def _worded(a: Atom, p: PatientTherapies, ctx: CompareContext) -> Atom:
     washout = ctx.criterion is not None and ctx.criterion.washout
     if (washout and f.relation in ("received", "naive") and f.min_lines is None
             and f.max_lines is None):
+        # The fact's positive statement is "received it inside the window" when the
+        # criterion excludes it ("Chemotherapy within 4 weeks", "No chemotherapy within
+        # 4 weeks" among inclusions), and "the window has passed since it" when an
+        # inclusion asks for that ("At least 4 weeks since prior chemotherapy").
+        within = (ctx.kind is CriterionKind.EXCLUSION) != f.negated
+        label = _therapy_label(f)
+        if f.relation == "received" and p.known and a.value is False:
+            return Atom(f, not within, f"no prior {label}: no window to wait out")
+        days = ctx.criterion.washout_days if ctx.criterion is not None else None
+        since = _days_since_last(f, p, ctx.today)
+        if f.relation == "received" and days is not None and since is not None:
+            if since >= days:
+                return Atom(f, not within,
+                            f"last {label} {since} days ago (window {days} days)")
+            return Atom(f, None, f"last {label} {since} days ago, inside the {days}-day "
+                        "window (timing: eligible once it has passed)",
+                        "time since last treatment?", key=False)
         return Atom(f, None, a.patient + " (timing/washout is checked at screening)",
                     "time since last treatment?", key=False)
     if f.min_agents is not None and a.value is not False and p.known:

@@ -229,6 +229,19 @@ class PeriodRules(_Strict):
     skip_words: tuple[str, ...] = Field(min_length=1)
 
 
+class MetastasisSiteRules(_Strict):
+    """Metastasis-site cues (``metastasis_site.toml``): per site id, the regexes of its
+    mentions in criteria and the words a profile names it with; the words that make a
+    site the only one; the words right before a mention that make it a treatment target
+    or a lab exception, not a requirement."""
+
+    sites: dict[str, tuple[str, ...]] = Field(min_length=1)
+    patient_words: dict[str, tuple[str, ...]] = Field(min_length=1)
+    only_words: tuple[str, ...] = Field(min_length=1)
+    skip_before: tuple[str, ...] = Field(min_length=1)
+    skip_in_criterion: tuple[str, ...] = Field(min_length=1)
+
+
 class DemographicsRules(_Strict):
     """Age and sex cue words (``demographics.toml``): regex alternatives."""
 
@@ -292,6 +305,7 @@ class ShapeRules(_Strict):
     permission: tuple[str, ...]
     restrictive: tuple[str, ...]
     washout: tuple[str, ...]
+    window_length: tuple[str, ...]
     at_least_two: tuple[str, ...]
     scope_words: tuple[str, ...]
     scope_label: tuple[str, ...]
@@ -344,6 +358,7 @@ class Rules(_Strict):
     biomarker: BiomarkerRules
     shape: ShapeRules
     period: PeriodRules
+    metastasis_site: MetastasisSiteRules
 
 
 _FILES: dict[str, type[_Strict]] = {
@@ -361,6 +376,7 @@ _FILES: dict[str, type[_Strict]] = {
     "biomarker": BiomarkerRules,
     "shape": ShapeRules,
     "period": PeriodRules,
+    "metastasis_site": MetastasisSiteRules,
 }
 
 
