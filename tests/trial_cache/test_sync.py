@@ -132,9 +132,11 @@ async def test_full_sync_then_nothing_to_do(
     assert (again.fetched, again.parsed) == (0, 0)
     assert await store.current_generation() == report.generation
 
-    # forced full re-sync of unchanged data: everything fetched, nothing re-parsed
+    # forced full re-sync of unchanged data: everything fetched, nothing re-parsed, and
+    # nothing published (the same generation is still served)
     forced = await sync(replay, settings, store, parser, full=True)
-    assert forced.kind is SyncKind.FULL and forced.generation != report.generation
+    assert forced.kind is SyncKind.FULL and not forced.published
+    assert forced.generation == report.generation == await store.current_generation()
     assert (forced.fetched, forced.unchanged, forced.new, forced.parsed) == (
         expected,
         expected,
