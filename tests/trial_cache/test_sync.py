@@ -14,11 +14,13 @@ from redis.asyncio import Redis
 
 from tests.conftest import CORPUS
 from tests.trial_cache.conftest import Replay
-from tests.trial_cache.fakes import FakeParser, fake_index_codes
+from tests.trial_cache.fakes import CountingFactory, FakeParser, fake_index_codes
 from trial_cache.client import CTGovClient
 from trial_cache.errors import SyncInProgressError, UpstreamUnavailable
 from trial_cache.importer import import_dump
+from trial_cache.ingest import TrialParser
 from trial_cache.keys import IndexKind
+from trial_cache.parse_pool import ParserPool
 from trial_cache.settings import TrialCacheSettings
 from trial_cache.state import SyncKind, SyncReport
 from trial_cache.store import TrialStore
@@ -46,7 +48,7 @@ async def sync(
     server: Replay,
     settings: TrialCacheSettings,
     store: TrialStore,
-    parser: FakeParser,
+    parser: TrialParser,
     *,
     full: bool = False,
     progress: Progress | None = None,
@@ -335,3 +337,53 @@ async def test_full_corpus_sync_matches_the_import(
         f"\nfull-corpus sync over HTTP (page size 1000, fake parser): empty store {cold_s:.1f} s, "
         f"after an import (all unchanged) {warm_s:.1f} s"
     )
+
+
+async def test_a_sync_that_changes_nothing_publishes_nothing_and_builds_no_parser(
+    tmp_path: Path,
+    replay_factory: Callable[..., Replay],
+    settings: TrialCacheSettings,
+    store: TrialStore,
+    parser: FakeParser,
+    corpus_by_id: dict[str, dict[str, Any]],
+) -> None:
+    before = replay_factory()
+    first = await sync(before, settings, store, parser)
+    served = await store.load_index_entries()
+    assert first.published and first.generation is not None
+
+    # same dataTimestamp: up to date; the parser is never built
+    never = CountingFactory(explode=True)
+    with ParserPool(never, version=parser.version) as lazy:
+        again = await sync(before, settings, store, lazy)
+    assert again.kind is SyncKind.UP_TO_DATE and not lazy.started and never.calls == 0
+
+    # the API moved on but nothing in scope changed: an incremental sync that fetches
+    # only unchanged studies (the overlap day) publishes nothing, parses nothing, and
+    # moves the checkpoint
+    later = replay_factory(
+        data=(CORPUS, layer_file(tmp_path, corpus_by_id)), extra=("--data-timestamp", LATER)
+    )
+    unchanged_only = replay_factory(extra=("--data-timestamp", LATER))
+    with ParserPool(never, version=parser.version) as lazy:
+        quiet = await sync(unchanged_only, settings, store, lazy)
+    assert quiet.kind is SyncKind.INCREMENTAL
+    assert not quiet.published and (quiet.new, quiet.updated, quiet.parsed) == (0, 0, 0)
+    assert quiet.generation == first.generation == await store.current_generation()
+    assert not lazy.started and never.calls == 0
+    assert await store.generation_info(first.generation + 1) is None  # discarded
+    assert await store.load_index_entries() == served
+    checkpoint = await store.get_checkpoint()
+    assert checkpoint is not None and checkpoint.generation == first.generation
+    assert checkpoint.data_timestamp == datetime.fromisoformat(LATER)
+    assert await store.get_resume() is None
+    last = await store.last_report()
+    assert last is not None and not last.published
+
+    # a sync that does change something builds the parser once and publishes
+    counting = CountingFactory(version=parser.version)
+    with ParserPool(counting, version=parser.version) as lazy:
+        changed = await sync(later, settings, store, lazy, full=True)
+    assert changed.published and changed.generation != first.generation
+    assert (changed.updated, changed.new) == (1, 1) and counting.calls == 1
+    assert counting.parser is not None and sorted(counting.parser.parsed) == [UPDATED, ADDED]
