@@ -16,7 +16,10 @@ published as a new generation that holds the file's valid studies (plus the last
 version of quarantined ones) and, unless ``prune=True`` (``trialmatch import --prune``),
 every trial of the previous generation that the file lacks (counted as ``kept``): an
 import never removes trials silently. The sync checkpoint is cleared, so the next sync
-is a full one (cheap: it re-parses nothing that did not change).
+is a full one (cheap: it re-parses nothing that did not change). An import that changed
+nothing (every study unchanged, nothing removed, same parser) publishes nothing and
+leaves the checkpoint as it is (the report's ``published`` is False). The progress
+total is the file's record count (:func:`count_records`).
 """
 
 from __future__ import annotations
@@ -59,14 +62,16 @@ async def import_dump(
     prune: bool = False,
     force: bool = False,
 ) -> SyncReport:
-    """Load ``path`` into the store and publish it as a new generation.
+    """Load ``path`` into the store and publish it as a new generation (none when it
+    changed nothing: the report's ``published`` is then False).
 
     Trials of the published generation that the file lacks are kept (the report's
     ``kept``), unless ``prune``: then they are removed, reported as ``"not in
     <file name>"``. Holds the namespace's sync lease (``force`` takes over a dead
     owner's). Raises DumpFormatError if the file cannot be read at all (unknown
     extension, not a zip, corrupt gzip: then nothing is published),
-    SyncInProgressError, StoreError or ParserContractError.
+    SyncInProgressError, StoreError, ParserContractError or ParserUnavailable (the
+    parser could not be built).
     """
     progress = progress or NO_PROGRESS
     started_at = datetime.now(UTC)

@@ -21,8 +21,15 @@ the field and the value (a new or changed version at WARNING, an unchanged one a
 the run's totals at WARNING when it is published). A broken record, or a trial the
 parser or ``index_codes`` fails on, is quarantined with its reason; it never stops the
 run. Only a parser that breaks its contract
-(:class:`~trial_cache.errors.ParserContractError`), an upstream failure or a Redis
+(:class:`~trial_cache.errors.ParserContractError`) or cannot be built
+(:class:`~trial_cache.errors.ParserUnavailable`), an upstream failure or a Redis
 failure stops it, and then the caller discards the unpublished generation.
+
+A :class:`BatchParser` (the parse pool) reports failures per trial and may take two
+batches at once: the next batch is validated, stored and queued for parsing while the
+previous one parses; each batch's results are staged after the previous batch's. A
+generation that ends up identical to the published one (same members, content hashes
+and index tags, same parser version) is not published (:func:`ingest_generation`).
 """
 
 from __future__ import annotations
@@ -498,6 +505,12 @@ async def ingest_generation(
     it); ``before_publish`` runs just before the publish (the lease check);
     ``on_mark`` is called after each :class:`PageMark`. Must be called while holding the
     sync lease.
+
+    When the new generation holds exactly what the published one holds (members,
+    content hashes, index tags; same parser version; nothing pruned), nothing is
+    published: the new generation is discarded, ``checkpoint_for(current)`` (if not
+    None) is saved with the resume point deleted (:meth:`TrialStore.keep_published`),
+    and the report has ``published=False`` and ``generation`` = the one still served.
 
     On failure the previous generation and checkpoint stay as they were and the error is
     re-raised with :func:`nothing_published`'s sentence (in the message of an
