@@ -18,9 +18,11 @@ import whose every study is already parsed for this version, never builds it.
 A trial the parser fails on never stops the run: the worker parses its chunk trial by
 trial and reports that trial's error as a reason string (``"parser failed: ValueError:
 …"``; the ingest quarantines it under its NCT id). A worker process that dies (killed,
-out of memory, a crash in native code) breaks the pool: it is restarted and the
-batch's trials are parsed one per task; a trial whose task kills a worker again is
-failed with ``"parser worker process died …"``. If the parser cannot be built at all
+out of memory, a crash in native code) breaks the pool: the pool is restarted for
+the next batches, and this batch's trials are parsed one at a time on a one-process
+pool of its own; a trial whose task kills that process is failed with ``"parser
+worker process died while parsing it …"`` (after more than five such trials in one
+batch, ParserUnavailable). If the parser cannot be built at all
 (``factory`` raises, in this process or in a worker), :class:`~trial_cache.errors.
 ParserUnavailable` is raised: that stops the run, as no trial could be parsed.
 
@@ -60,7 +62,7 @@ the processes share a batch evenly, large enough that pickling stays a few perce
 
 _MAX_RESTARTS = 5
 """Trials of one batch whose task may kill a worker process before the batch gives up
-with ParserUnavailable (each is failed and the pool restarted)."""
+with ParserUnavailable (each is failed and its process replaced)."""
 
 
 class ParserPool:
@@ -158,18 +160,21 @@ class ParserPool:
                 self._parser = _build(self._factory, self._version)
             return self._parser
 
+    def _new_executor(self, workers: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self._factory, self._version),
+        )
+
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the parser pool is closed")
             if self._pool is None:
                 log.info("trial_cache: starting %d parse worker processes", self.workers)
-                self._pool = ProcessPoolExecutor(
-                    max_workers=self.workers,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_init_worker,
-                    initargs=(self._factory, self._version),
-                )
+                self._pool = self._new_executor(self.workers)
             return self._pool
 
     def _restart(self, broken: ProcessPoolExecutor) -> None:
@@ -178,19 +183,25 @@ class ParserPool:
                 self._pool = None
         broken.shutdown(wait=False, cancel_futures=True)
 
-    def _healthy_executor(self) -> ProcessPoolExecutor:
-        """The pool, once one of its processes has started and built its parser (a
-        no-op task ran): a pool whose processes die as they start (not a trial's fault)
-        raises ParserUnavailable."""
-        pool = self._executor()
+    def _solo_executor(self) -> ProcessPoolExecutor:
+        """A one-process pool of this call's own, once its process has built its
+        parser (a no-op task ran): what it runs is all that runs on it, so a death is
+        that task's. A process that dies as it starts raises ParserUnavailable."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the parser pool is closed")
+        solo = self._new_executor(1)
         try:
-            pool.submit(_ping).result()
+            solo.submit(_ping).result()
         except BrokenProcessPool as exc:
-            self._restart(pool)
+            solo.shutdown(wait=False, cancel_futures=True)
             raise ParserUnavailable(
                 "parse worker processes exit as they start (see their error output)"
             ) from exc
-        return pool
+        except BaseException:
+            solo.shutdown(wait=False, cancel_futures=True)
+            raise
+        return solo
 
     def _chunks(self, n: int) -> list[tuple[int, int]]:
         size = max(1, min(self.chunk_size, math.ceil(n / self.workers)))
@@ -217,29 +228,35 @@ class ParserPool:
         return self._one_at_a_time(summaries)
 
     def _one_at_a_time(self, summaries: Sequence[TrialSummary]) -> list[ParseResult]:
-        """Each trial as the only task in flight, so a trial whose task kills a worker
-        is known for sure: it is failed with that reason and the pool restarted."""
+        """Each trial alone on a one-process pool of this call's own, so a trial whose
+        task kills the process is known for sure (another batch parsing at the same
+        time runs elsewhere): it is failed with that reason and the process replaced."""
         results: list[ParseResult] = []
         deaths = 0
-        pool = self._healthy_executor()
-        for summary in summaries:
-            try:
-                results.extend(pool.submit(_parse_in_worker, [summary]).result())
-                continue
-            except BrokenProcessPool:
-                self._restart(pool)
-                pool = self._healthy_executor()
-            deaths += 1
-            if deaths > _MAX_RESTARTS:
-                raise ParserUnavailable(
-                    f"parse worker processes died on {deaths} trials of one batch "
-                    f"(the last {summary.nct_id}); giving up"
+        solo = self._solo_executor()
+        try:
+            for summary in summaries:
+                try:
+                    results.extend(solo.submit(_parse_in_worker, [summary]).result())
+                    continue
+                except BrokenProcessPool:
+                    solo.shutdown(wait=False, cancel_futures=True)
+                deaths += 1
+                log.warning(
+                    "trial_cache: a parse worker process died parsing %s", summary.nct_id
                 )
-            log.warning("trial_cache: a parse worker process died parsing %s", summary.nct_id)
-            results.append(
-                "parser worker process died while parsing it (killed, out of memory, or "
-                "a crash in native code)"
-            )
+                results.append(
+                    "parser worker process died while parsing it (killed, out of memory, "
+                    "or a crash in native code)"
+                )
+                if deaths > _MAX_RESTARTS:
+                    raise ParserUnavailable(
+                        f"parse worker processes died on {deaths} trials of one batch "
+                        f"(the last {summary.nct_id}); giving up"
+                    )
+                solo = self._solo_executor()
+        finally:
+            solo.shutdown(wait=True, cancel_futures=True)
         return results
 
 
