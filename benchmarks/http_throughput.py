@@ -9,7 +9,8 @@ Redis by default; the corpus is imported first if nothing is published), waits u
 has its index), then sends ``--requests``
 ``/healthz`` requests and ``--requests`` ``/v1/match`` requests (the benchmark patients
 in turn, limit 20) with ``--concurrency`` concurrent connections from this process.
-Prints requests/s for each and their ratio; stops the server. Loopback only, bounded
+Prints requests/s for each and their ratio; stops the server. The server's rate limits
+are lifted (``TRIALMATCH_RATE_LIMIT_PER_KEY`` / ``_PUBLIC`` empty). Loopback only, bounded
 counts. Client and server share this machine's cores, so absolute figures are
 conservative; the ratio is the comparable figure.
 """
@@ -117,7 +118,10 @@ def main() -> None:
     settings = Settings()
     asyncio.run(ensure_published(settings, load_ontology()))  # import first if needed
     port = free_port()
-    env = {**os.environ, "TRIALMATCH_LOG_LEVEL": "warning"}
+    # rate limits lifted: this one loopback client would exceed the per-key 600/minute
+    # (counted in Redis, so across back-to-back runs too) and measure 429s
+    env = {**os.environ, "TRIALMATCH_LOG_LEVEL": "warning", "TRIALMATCH_RATE_LIMIT_PER_KEY": "",
+           "TRIALMATCH_RATE_LIMIT_PUBLIC": ""}
     server = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(args.workers)],
