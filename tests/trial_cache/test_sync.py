@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -14,7 +15,12 @@ from redis.asyncio import Redis
 
 from tests.conftest import CORPUS
 from tests.trial_cache.conftest import Replay
-from tests.trial_cache.fakes import CountingFactory, FakeParser, fake_index_codes
+from tests.trial_cache.fakes import (
+    CountingFactory,
+    FakeParser,
+    fake_index_codes,
+    make_fake_parser,
+)
 from trial_cache.client import CTGovClient
 from trial_cache.errors import SyncInProgressError, UpstreamUnavailable
 from trial_cache.importer import import_dump
@@ -387,3 +393,33 @@ async def test_a_sync_that_changes_nothing_publishes_nothing_and_builds_no_parse
     assert changed.published and changed.generation != first.generation
     assert (changed.updated, changed.new) == (1, 1) and counting.calls == 1
     assert counting.parser is not None and sorted(counting.parser.parsed) == [UPDATED, ADDED]
+
+
+async def test_a_sync_on_two_parse_workers_stores_what_one_process_stores(
+    replay: Replay,
+    settings: TrialCacheSettings,
+    store: TrialStore,
+    parser: FakeParser,
+    redis: Redis,
+) -> None:
+    """Pages of 3 and batches of 4 with two batches in flight: every page mark, resume
+    point and stored trial as with the in-process parser."""
+    in_process = await sync(replay, settings, store, parser)
+    expected = await store.load_index_entries()
+    other = TrialStore(redis, f"{store.keys.namespace}-pool")
+    try:
+        factory = functools.partial(make_fake_parser, version=parser.version)
+        progress = Progress()
+        with ParserPool(factory, version=parser.version, workers=2, chunk_size=2) as pool:
+            on_pool = await sync(replay, settings, other, pool, progress=progress)
+            assert pool.started
+        assert (on_pool.fetched, on_pool.new, on_pool.parsed) == (
+            in_process.fetched, in_process.new, in_process.parsed
+        )
+        assert (progress.total, progress.done) == (in_process.fetched, in_process.fetched)
+        assert await other.load_index_entries() == expected
+        assert await other.get_resume() is None
+    finally:
+        keys = [k async for k in redis.scan_iter(match=other.keys.all_pattern, count=1000)]
+        if keys:
+            await redis.delete(*keys)
