@@ -389,6 +389,9 @@ def status() -> None:
     )
     if report is not None:
         console.print(_report_table(report))
+        if not report.published:
+            run = "import" if report.kind.value == "import" else f"{report.kind.value} sync"
+            console.print(f"the last {run} changed nothing and published no generation")
 
 
 def _sub_apps() -> None:

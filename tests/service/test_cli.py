@@ -103,6 +103,15 @@ def test_sync_full_then_up_to_date(
     result = runner.invoke(app, ["sync", "--base-url", replay_url])
     assert result.exit_code == 0, result.output
     assert "already up to date: generation 1" in result.output
+    result = runner.invoke(app, ["sync", "--full", "--base-url", replay_url])
+    assert result.exit_code == 0, result.output
+    assert "nothing changed: no generation published, generation 1 is still served" in (
+        result.output
+    )
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "generation 1" in result.output
+    assert "the last full sync changed nothing and published no generation" in result.output
 
 
 def test_sync_reports_unreachable_api(embedded_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
