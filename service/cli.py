@@ -8,7 +8,7 @@ Commands::
                                     sync with ClinicalTrials.gov (full first, then
                                     incremental; resumes an interrupted one;
                                     --base-url for a mirror/replay server)
-    trialmatch serve [--host H] [--port N]
+    trialmatch serve [--host H] [--port N] [--workers N]
     trialmatch match --patient FILE.json [--limit N] [--json]
     trialmatch worker [--burst]     the arq batch worker
     trialmatch status               what the store holds
@@ -137,6 +137,11 @@ def _print_report(report: Any) -> None:
         console.print(
             f"already up to date: generation [bold]{report.generation}[/] is still served"
         )
+    elif not report.published:
+        console.print(
+            f"nothing changed: no generation published, generation [bold]{report.generation}"
+            f"[/] is still served ({report.duration_s:.1f} s)"
+        )
     else:
         console.print(
             f"generation [bold]{report.generation}[/] published "
@@ -163,15 +168,15 @@ async def _open_store(settings: Settings) -> AsyncIterator[TrialStore]:
         await close()
 
 
-async def _with_parser(settings: Settings) -> tuple[Any, Any, Any]:
-    """Ontology, parser and index_codes for an ingest."""
+async def _ingest_tools(settings: Settings) -> tuple[Any, Any]:
+    """Ontology and index_codes for an ingest (the parser is built later, and only if a
+    study needs parsing: :func:`service.parsing.ingest_parser`)."""
     from ontologies import load_ontology
-    from service.engine import index_codes_for, make_parser
+    from service.engine import index_codes_for
 
-    with console.status("Loading the vocabularies and the parser…"):
+    with console.status("Loading the vocabularies…"):
         ontology = await asyncio.to_thread(load_ontology)
-        parser = await asyncio.to_thread(make_parser, ontology, settings.matcher)
-    return ontology, parser, index_codes_for(ontology)
+    return ontology, index_codes_for(ontology)
 
 
 @app.command("import")
@@ -191,12 +196,13 @@ def import_(
     settings = _settings()
 
     async def go() -> Any:
+        from service.parsing import ingest_parser
         from trial_cache.importer import import_dump
         from trial_cache.rich_progress import RichProgress
 
-        _, parser, index_codes = await _with_parser(settings)
+        ontology, index_codes = await _ingest_tools(settings)
         async with _open_store(settings) as store:
-            with _progress() as bar:
+            with ingest_parser(settings, ontology=ontology) as parser, _progress() as bar:
                 return await import_dump(
                     path, store=store, parser=parser, index_codes=index_codes,
                     settings=settings.cache, progress=RichProgress(bar),
@@ -226,13 +232,14 @@ def sync(
     settings = _settings(**({"ctgov_base_url": base_url} if base_url else {}))
 
     async def go() -> Any:
+        from service.parsing import ingest_parser
         from trial_cache.client import CTGovClient
         from trial_cache.rich_progress import RichProgress
         from trial_cache.sync import sync_trials
 
-        _, parser, index_codes = await _with_parser(settings)
+        ontology, index_codes = await _ingest_tools(settings)
         async with _open_store(settings) as store, CTGovClient(settings=settings.cache) as client:
-            with _progress() as bar:
+            with ingest_parser(settings, ontology=ontology) as parser, _progress() as bar:
                 return await sync_trials(
                     client=client, store=store, parser=parser, index_codes=index_codes,
                     settings=settings.cache, progress=RichProgress(bar), full=full,
@@ -246,24 +253,38 @@ def sync(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (TRIALMATCH_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (TRIALMATCH_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Worker processes (TRIALMATCH_SERVE_WORKERS); each loads its own "
+        "trial index.")] = None,
 ) -> None:
     """Serve the HTTP API (uvicorn). The index loads in the background; /readyz tells
-    when it is ready."""
+    when it is ready. With --workers N > 1, uvicorn runs N processes on one port, each
+    with its own lifespan (Redis clients, index, refresh loop)."""
     import uvicorn
 
+    settings = _settings()
+    updates = {
+        k: v for k, v in (("host", host), ("port", port), ("serve_workers", workers))
+        if v is not None
+    }
+    settings = settings.model_copy(update=updates)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,  # service.middleware logs paths without query strings
+        "server_header": False,
+    }
+    if settings.serve_workers > 1:
+        # uvicorn starts each worker process from an import string; each calls the
+        # factory, which reads the same TRIALMATCH_* environment as this process
+        uvicorn.run(
+            "service.app:create_app", factory=True, workers=settings.serve_workers, **options
+        )
+        return
     from service.app import create_app
 
-    settings = _settings()
-    updates = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    settings = settings.model_copy(update=updates)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,  # service.middleware logs paths without query strings
-        server_header=False,
-    )
+    uvicorn.run(create_app(settings), **options)
 
 
 @app.command()
@@ -368,6 +389,9 @@ def status() -> None:
     )
     if report is not None:
         console.print(_report_table(report))
+        if not report.published:
+            run = "import" if report.kind.value == "import" else f"{report.kind.value} sync"
+            console.print(f"the last {run} changed nothing and published no generation")
 
 
 def _sub_apps() -> None:

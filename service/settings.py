@@ -48,6 +48,13 @@ class Settings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="Address `trialmatch serve` binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `trialmatch serve` binds.")
+    serve_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes `trialmatch serve` runs (uvicorn workers); each loads its "
+        "own trial index (memory × N).",
+    )
     default_match_limit: int = Field(
         default=20, ge=1, le=200, description="Results returned by /v1/match when no limit."
     )

@@ -16,6 +16,9 @@ Hierarchy::
     │                               readable file are quarantined instead
     ├── ParserContractError         the injected parser broke its contract (wrong number of
     │                               results, wrong NCT id or parser version): a bug upstream
+    ├── ParserUnavailable           the parser could not be built (in this process or a
+    │                               parse worker), or parse workers keep dying: no trial
+    │                               can be parsed, so the run stops
     ├── StoreError                  Redis failed, or the stored data is inconsistent
     │   ├── SyncInProgressError     another sync/import holds the namespace's lease;
     │   │                           carries .holder (who) and .ttl_s (seconds left)
@@ -38,6 +41,7 @@ __all__ = [
     "LeaseLost",
     "NoPublishedSyncError",
     "ParserContractError",
+    "ParserUnavailable",
     "StoreError",
     "StudyNotFound",
     "StudyValidationError",
@@ -114,6 +118,12 @@ class DumpFormatError(TrialCacheError):
 class ParserContractError(TrialCacheError):
     """The injected :class:`trial_cache.ingest.TrialParser` returned results that do not
     correspond to its input (count, NCT ids or parser version)."""
+
+
+class ParserUnavailable(TrialCacheError):
+    """No parser to parse with: building it failed (e.g. a configured spaCy model is not
+    installed) or the parse worker processes keep dying. Stops a sync or an import
+    (nothing is published); a single trial the parser fails on is quarantined instead."""
 
 
 class StoreError(TrialCacheError):

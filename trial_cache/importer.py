@@ -16,11 +16,15 @@ published as a new generation that holds the file's valid studies (plus the last
 version of quarantined ones) and, unless ``prune=True`` (``trialmatch import --prune``),
 every trial of the previous generation that the file lacks (counted as ``kept``): an
 import never removes trials silently. The sync checkpoint is cleared, so the next sync
-is a full one (cheap: it re-parses nothing that did not change).
+is a full one (cheap: it re-parses nothing that did not change). An import that changed
+nothing (every study unchanged, nothing removed, same parser) publishes nothing and
+leaves the checkpoint as it is (the report's ``published`` is False). The progress
+total is the file's record count (:func:`count_records`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import zipfile
 from collections.abc import AsyncGenerator, Iterable, Iterator, Sequence
@@ -39,7 +43,7 @@ from trial_cache.settings import TrialCacheSettings
 from trial_cache.state import SyncKind, SyncReport
 from trial_cache.store import TrialStore
 
-__all__ = ["import_dump"]
+__all__ = ["count_records", "import_dump"]
 
 _LINE_SUFFIXES = (".jsonl", ".ndjson")
 MAX_RECORD_BYTES = 8 * 1024 * 1024
@@ -58,14 +62,16 @@ async def import_dump(
     prune: bool = False,
     force: bool = False,
 ) -> SyncReport:
-    """Load ``path`` into the store and publish it as a new generation.
+    """Load ``path`` into the store and publish it as a new generation (none when it
+    changed nothing: the report's ``published`` is then False).
 
     Trials of the published generation that the file lacks are kept (the report's
     ``kept``), unless ``prune``: then they are removed, reported as ``"not in
     <file name>"``. Holds the namespace's sync lease (``force`` takes over a dead
     owner's). Raises DumpFormatError if the file cannot be read at all (unknown
     extension, not a zip, corrupt gzip: then nothing is published),
-    SyncInProgressError, StoreError or ParserContractError.
+    SyncInProgressError, StoreError, ParserContractError or ParserUnavailable (the
+    parser could not be built).
     """
     progress = progress or NO_PROGRESS
     started_at = datetime.now(UTC)
@@ -77,7 +83,8 @@ async def import_dump(
     async with store.sync_lease(
         ttl_s=settings.sync_lease_ttl_s, command="import", force=force
     ) as lease:
-        progress.start(description=f"import {path.name}", total=None)
+        total = await asyncio.to_thread(count_records, path)
+        progress.start(description=f"import {path.name}", total=total)
         async with aclosing(_records(path)) as items:
             return await ingest_generation(
                 items,
@@ -97,6 +104,33 @@ async def import_dump(
                     lease.took_over.describe() if lease.took_over is not None else None
                 ),
             )
+
+
+def count_records(path: Path) -> int | None:
+    """How many records an import of ``path`` will read, for the progress bar: the
+    non-blank lines of a JSONL file (gzip'd or not; one pass over the file, about 1 s
+    for the 7.5k-study corpus), the ``.json`` members of a zip (one holding several
+    studies counts once); None for a ``.json``
+    document (read whole during the import) or a file that cannot be read (the import
+    then reports the error)."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".zip"):
+            with zipfile.ZipFile(path) as archive:
+                return sum(
+                    1
+                    for info in archive.infolist()
+                    if not info.is_dir()
+                    and info.filename.lower().endswith(".json")
+                    and not info.filename.startswith("__MACOSX/")
+                )
+        if not name.removesuffix(".gz").endswith(_LINE_SUFFIXES):
+            return None
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    except (OSError, EOFError, zipfile.BadZipFile):
+        return None
 
 
 def _check_format(path: Path) -> None:

@@ -21,25 +21,34 @@ the field and the value (a new or changed version at WARNING, an unchanged one a
 the run's totals at WARNING when it is published). A broken record, or a trial the
 parser or ``index_codes`` fails on, is quarantined with its reason; it never stops the
 run. Only a parser that breaks its contract
-(:class:`~trial_cache.errors.ParserContractError`), an upstream failure or a Redis
+(:class:`~trial_cache.errors.ParserContractError`) or cannot be built
+(:class:`~trial_cache.errors.ParserUnavailable`), an upstream failure or a Redis
 failure stops it, and then the caller discards the unpublished generation.
+
+A :class:`BatchParser` (the parse pool) reports failures per trial and may take two
+batches at once: the next batch is validated, stored and queued for parsing while the
+previous one parses; each batch's results are staged after the previous batch's. A
+generation that ends up identical to the published one (same members, content hashes
+and index tags, same parser version) is not published (:func:`ingest_generation`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from matchers.models import ParsedTrial, TrialSummary
 from trial_cache.errors import (
     LeaseLost,
     ParserContractError,
+    ParserUnavailable,
     TrialCacheError,
     UpstreamUnavailable,
 )
@@ -58,6 +67,7 @@ from trial_cache.state import (
 from trial_cache.store import MemberEntry, TrialStore, index_tags
 
 __all__ = [
+    "BatchParser",
     "IndexCodes",
     "IngestCounts",
     "PageMark",
@@ -85,6 +95,22 @@ class TrialParser(Protocol):
     def version(self) -> str: ...
 
     def parse_many(self, summaries: Sequence[TrialSummary]) -> list[ParsedTrial]: ...
+
+
+@runtime_checkable
+class BatchParser(TrialParser, Protocol):
+    """A :class:`TrialParser` that reports failures per trial instead of raising for the
+    batch (:class:`trial_cache.parse_pool.ParserPool`): ``parse_each`` returns, in order,
+    each trial's :class:`ParsedTrial` or the reason (a string) the parser failed on it,
+    and raises only when nothing can be parsed (ParserUnavailable: the run stops).
+    ``concurrent_batches`` is how many batches may be handed to it at once (2 for a
+    process pool, so one batch is prepared and queued while another parses; 1 for a
+    parser in this process)."""
+
+    @property
+    def concurrent_batches(self) -> int: ...
+
+    def parse_each(self, summaries: Sequence[TrialSummary]) -> list[ParsedTrial | str]: ...
 
 
 IndexCodes = Callable[[TrialSummary, ParsedTrial], Iterable[str]]
@@ -157,33 +183,63 @@ async def ingest(
     """
     counts = counts if counts is not None else IngestCounts()
     batch: list[StudyRecord | QuarantineEntry] = []
+    depth = parser.concurrent_batches if isinstance(parser, BatchParser) else 1
+    in_flight: deque[tuple[asyncio.Task[None], int]] = deque()
+
+    async def complete_oldest() -> None:
+        task, size = in_flight.popleft()
+        await task
+        progress.advance(count=size)
+
+    async def drain() -> None:
+        while in_flight:
+            await complete_oldest()
 
     async def flush() -> None:
         if not batch:
             return
-        await _ingest_batch(
-            batch,
-            store=store,
-            parser=parser,
-            index_codes=index_codes,
-            generation=generation,
-            base=base,
-            carry_over_from=carry_over_from,
-            counts=counts,
-        )
-        progress.advance(count=len(batch))
+        work = list(batch)
         batch.clear()
+        # batches are prepared and parsed up to ``depth`` at a time, but each one's
+        # results are stored only after the previous one's (``after``): the order of
+        # writes is that of the input, as without the pipeline
+        after = in_flight[-1][0] if in_flight else None
+        task = asyncio.create_task(
+            _ingest_batch(
+                work,
+                store=store,
+                parser=parser,
+                index_codes=index_codes,
+                generation=generation,
+                base=base,
+                carry_over_from=carry_over_from,
+                counts=counts,
+                after=after,
+            )
+        )
+        in_flight.append((task, len(work)))
+        while len(in_flight) >= depth:
+            await complete_oldest()
 
-    async for item in items:
-        if isinstance(item, PageMark):
-            await flush()
-            if on_mark is not None:
-                await on_mark(item, counts)
-            continue
-        batch.append(item)
-        if len(batch) >= batch_size:
-            await flush()
-    await flush()
+    try:
+        async for item in items:
+            if isinstance(item, PageMark):
+                await flush()
+                await drain()
+                if on_mark is not None:
+                    await on_mark(item, counts)
+                continue
+            batch.append(item)
+            if len(batch) >= batch_size:
+                await flush()
+        await flush()
+        await drain()
+    finally:
+        for task, _size in in_flight:
+            task.cancel()
+        for task, _size in in_flight:
+            with contextlib.suppress(BaseException):
+                await task
     return counts
 
 
@@ -197,7 +253,10 @@ async def _ingest_batch(
     base: int | None,
     carry_over_from: int | None,
     counts: IngestCounts,
+    after: Awaitable[None] | None = None,
 ) -> None:
+    """Store, parse and stage one batch; with ``after`` (the previous batch's task),
+    everything up to the parse runs at once, the rest once ``after`` is done."""
     counts.fetched += len(batch)
     by_id: dict[str, StudyRecord] = {}
     broken: list[QuarantineEntry] = []
@@ -213,6 +272,8 @@ async def _ingest_batch(
     codes = await store.parsed_codes(records, parser_version=parser.version)
     todo = [r for r, c in zip(records, codes, strict=True) if c is None]
     parsed, failures = await _parse(parser, todo)
+    if after is not None:
+        await after
 
     fresh: list[ParsedRecord] = []
     code_by_id: dict[str, tuple[str, ...]] = {
@@ -306,11 +367,24 @@ async def _parse(
     if not records:
         return [], {}
     summaries = [r.summary for r in records]
+    if isinstance(parser, BatchParser):
+        each = await asyncio.to_thread(parser.parse_each, summaries)
+        if len(each) != len(summaries):
+            raise ParserContractError(
+                f"parser {parser.version!r} returned {len(each)} results for "
+                f"{len(summaries)} trials"
+            )
+        parsed: list[ParsedTrial | None] = [r if isinstance(r, ParsedTrial) else None for r in each]
+        why = {s.nct_id: r for s, r in zip(summaries, each, strict=True) if isinstance(r, str)}
+        _check_contract(parser, summaries, parsed)
+        return parsed, why
     try:
         results: list[ParsedTrial | None] = list(
             await asyncio.to_thread(parser.parse_many, summaries)
         )
         failures: dict[str, str] = {}
+    except ParserUnavailable:
+        raise
     except Exception:
         log.warning(
             "trial_cache: a parse batch failed; parsing its %d trials one by one", len(records)
@@ -319,6 +393,8 @@ async def _parse(
         for summary in summaries:
             try:
                 results.extend(await asyncio.to_thread(parser.parse_many, [summary]))
+            except ParserUnavailable:
+                raise
             except Exception as exc:  # one trial's failure never stops the run
                 results.append(None)
                 failures[summary.nct_id] = f"parser failed: {type(exc).__name__}: {exc}"
@@ -430,6 +506,12 @@ async def ingest_generation(
     ``on_mark`` is called after each :class:`PageMark`. Must be called while holding the
     sync lease.
 
+    When the new generation holds exactly what the published one holds (members,
+    content hashes, index tags; same parser version; nothing pruned), nothing is
+    published: the new generation is discarded, ``checkpoint_for(current)`` (if not
+    None) is saved with the resume point deleted (:meth:`TrialStore.keep_published`),
+    and the report has ``published=False`` and ``generation`` = the one still served.
+
     On failure the previous generation and checkpoint stay as they were and the error is
     re-raised with :func:`nothing_published`'s sentence (in the message of an
     UpstreamUnavailable, as a note on other errors). The unpublished generation is
@@ -485,12 +567,24 @@ async def ingest_generation(
                 )
         if before_publish is not None:
             await before_publish()
-        await store.publish_generation(
-            info.generation,
-            expected_current=current,
-            checkpoint=checkpoint_for(info.generation),
-            data_timestamp=data_timestamp,
+        unchanged = (
+            current is not None
+            and same_parser
+            and removed == 0
+            and await store.same_contents(info.generation, current)
         )
+        if unchanged:
+            assert current is not None
+            # nothing a reader would see changed: publish nothing (every API process and
+            # worker would otherwise rebuild its whole index); only the checkpoint moves
+            await store.keep_published(expected_current=current, checkpoint=checkpoint_for(current))
+        else:
+            await store.publish_generation(
+                info.generation,
+                expected_current=current,
+                checkpoint=checkpoint_for(info.generation),
+                data_timestamp=data_timestamp,
+            )
     except BaseException as exc:
         label = "import" if kind is SyncKind.IMPORT else f"{kind.value} sync"
         if not keep_on_failure and not isinstance(exc, LeaseLost):
@@ -507,15 +601,18 @@ async def ingest_generation(
         if isinstance(exc, Exception):
             exc.add_note(f"{label} {nothing_published(current)}")
         raise
-    # published: from here on a failure is logged, not raised
+    # published (or kept): from here on a failure is logged, not raised
     try:
+        if unchanged:
+            await store.discard_generation(info.generation)
         await store.collect_garbage()
     except TrialCacheError:
         log.exception("trial_cache: garbage collection after generation %d failed", info.generation)
     report = SyncReport(
         kind=kind,
         source=source,
-        generation=info.generation,
+        generation=current if unchanged else info.generation,
+        published=not unchanged,
         previous_generation=current,
         data_timestamp=data_timestamp,
         fetched=counts.fetched,
@@ -539,10 +636,11 @@ async def ingest_generation(
     except TrialCacheError:
         log.exception("trial_cache: could not save the report of generation %d", info.generation)
     log.info(
-        "trial_cache: %s published generation %d: fetched %d, new %d, updated %d, "
+        "trial_cache: %s %s generation %d: fetched %d, new %d, updated %d, "
         "unchanged %d, quarantined %d, parsed %d, kept %d, removed %d in %.1f s",
         kind.value,
-        info.generation,
+        "kept (nothing changed)" if unchanged else "published",
+        report.generation,
         report.fetched,
         report.new,
         report.updated,

@@ -161,7 +161,10 @@ class SyncReport(_Frozen):
     everything. ``resumed_from_page`` is the page an interrupted sync was continued from
     (None for a run that started afresh); ``took_over_lease_of`` names the dead owner
     whose lease ``force`` took over. ``generation`` is the generation published (for
-    ``up_to_date``: the one still served).
+    ``up_to_date``, or when ``published`` is false: the one still served).
+    ``published`` is false when the run changed nothing (no new, updated or removed
+    trial, same parser): then no generation was published, so the API processes and
+    workers keep their index, and only the checkpoint moved on.
     """
 
     kind: SyncKind
@@ -179,6 +182,7 @@ class SyncReport(_Frozen):
     kept: int = 0
     removals: tuple[Removal, ...] = ()
     pruned: bool = False
+    published: bool = True
     resumed_from_page: int | None = None
     took_over_lease_of: str | None = None
     started_at: datetime

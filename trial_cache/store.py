@@ -227,6 +227,48 @@ class TrialStore:
                 await pipe.execute()
         return published
 
+    async def same_contents(self, generation: int, other: int) -> bool:
+        """Whether two generations hold exactly the same trial versions with the same
+        index tags (status, OncoTree codes, …): publishing one in place of the other
+        would change nothing a reader sees, given the same parser version."""
+        with _redis_errors(f"comparing generations {generation} and {other}"):
+            pipe = self._redis.pipeline(transaction=False)
+            for g in (generation, other):
+                pipe.hgetall(self.keys.gen_members(g))
+                pipe.hgetall(self.keys.gen_tags(g))
+            members_a, tags_a, members_b, tags_b = await pipe.execute()
+        if members_a != members_b:
+            return False
+        if tags_a.keys() != tags_b.keys():
+            return False
+        return all(
+            sorted(orjson.loads(v)) == sorted(orjson.loads(tags_b[k])) for k, v in tags_a.items()
+        )
+
+    async def keep_published(
+        self, *, expected_current: int | None, checkpoint: SyncCheckpoint | None
+    ) -> None:
+        """End a sync or an import that changed nothing without publishing: in one
+        MULTI/EXEC, save ``checkpoint`` (when given; None leaves the stored one as it
+        is) and delete the resume point. Raises StoreError if the published generation
+        is no longer ``expected_current``; then nothing changes."""
+        keys = self.keys
+        with _redis_errors("saving the checkpoint"):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                await pipe.watch(keys.current)
+                current = await _r(pipe.get(keys.current))
+                current_id = int(current) if current is not None else None
+                if current_id != expected_current:
+                    raise StoreError(
+                        f"generation {current_id} was published while this run compared "
+                        f"against {expected_current}; not saving its checkpoint"
+                    )
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.delete(keys.sync_resume)
+                if checkpoint is not None:
+                    pipe.set(keys.checkpoint, checkpoint.model_dump_json())
+                await pipe.execute()
+
     async def discard_generation(self, generation: int) -> None:
         """Delete an (unpublished) generation's keys. Documents it added are left to
         garbage collection. Refuses to discard the published generation."""

@@ -24,6 +24,14 @@
 Scope: ``query.cond = settings.sync_scope`` (default :data:`~trial_cache.settings.
 ONCOLOGY_SCOPE`), any status, any study type.
 
+No change, no publish: a sync (of any kind) whose generation ends up holding exactly the
+published trial versions and index tags, with the same parser, publishes nothing (see
+:func:`trial_cache.ingest.ingest_generation`): the checkpoint moves on, the report has
+``published=False``. The parser is only asked to parse studies whose (parser version,
+content hash) was never parsed, so a lazily built one
+(:class:`trial_cache.parse_pool.ParserPool`) is not built by an up-to-date sync or one
+that fetched only unchanged studies.
+
 Progress: after each page's studies are stored in the generation being built, the
 resume point is saved (next page token and number, running counts). The new generation
 is published atomically with the new checkpoint, and the resume point is deleted in the
@@ -94,7 +102,8 @@ async def sync_trials(
     prune: bool = False,
     force: bool = False,
 ) -> SyncReport:
-    """Bring the store up to date with the API and publish a new generation.
+    """Bring the store up to date with the API and publish a new generation (none when
+    nothing changed: the report's ``published`` is then False).
 
     Holds the namespace's sync lease throughout (``force`` takes over the lease of a
     run that is gone; the report's ``took_over_lease_of`` says whose). ``prune`` lets a

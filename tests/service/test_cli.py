@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -102,6 +103,15 @@ def test_sync_full_then_up_to_date(
     result = runner.invoke(app, ["sync", "--base-url", replay_url])
     assert result.exit_code == 0, result.output
     assert "already up to date: generation 1" in result.output
+    result = runner.invoke(app, ["sync", "--full", "--base-url", replay_url])
+    assert result.exit_code == 0, result.output
+    assert "nothing changed: no generation published, generation 1 is still served" in (
+        result.output
+    )
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "generation 1" in result.output
+    assert "the last full sync changed nothing and published no generation" in result.output
 
 
 def test_sync_reports_unreachable_api(embedded_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,3 +120,47 @@ def test_sync_reports_unreachable_api(embedded_env: Path, monkeypatch: pytest.Mo
     result = CliRunner().invoke(app, ["sync", "--base-url", "http://127.0.0.1:9/api/v2"])
     assert result.exit_code == 1
     assert "error" in result.output
+
+
+def test_serve_runs_uvicorn_with_the_asked_worker_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.delenv("TRIALMATCH_SERVE_WORKERS", raising=False)
+    runner = CliRunner()
+
+    # default: one process, the app object built here
+    assert runner.invoke(app, ["serve", "--port", "8123"]).exit_code == 0
+    served, options = calls.pop()
+    assert isinstance(served, FastAPI) and "workers" not in options
+    assert (options["host"], options["port"], options["access_log"]) == ("127.0.0.1", 8123, False)
+
+    # --workers N: uvicorn imports the app factory in each of N processes
+    assert runner.invoke(app, ["serve", "--workers", "2"]).exit_code == 0
+    served, options = calls.pop()
+    assert served == "service.app:create_app"
+    assert (options["factory"], options["workers"], options["port"]) == (True, 2, 8000)
+    assert options["access_log"] is False and options["server_header"] is False
+
+    # the setting, and the option over it
+    monkeypatch.setenv("TRIALMATCH_SERVE_WORKERS", "3")
+    assert runner.invoke(app, ["serve"]).exit_code == 0
+    assert calls.pop()[1]["workers"] == 3
+    assert runner.invoke(app, ["serve", "--workers", "1"]).exit_code == 0
+    assert isinstance(calls.pop()[0], FastAPI)
+    result = runner.invoke(app, ["serve", "--workers", "0"])
+    assert result.exit_code == 2 and not calls
+
+
+def test_the_app_factory_uvicorn_imports_builds_an_app() -> None:
+    import importlib
+
+    from fastapi import FastAPI
+
+    module, name = "service.app:create_app".partition(":")[::2]
+    factory = getattr(importlib.import_module(module), name)
+    assert isinstance(factory(), FastAPI)  # no arguments: settings from the environment

@@ -6,7 +6,9 @@ eligibility text, counts every trial it is handed, and can be told to fail on so
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from typing import Any
 
 from matchers.models import CriterionKind, ParsedCriterion, ParsedTrial, TrialSummary
 
@@ -69,3 +71,52 @@ def fake_index_codes(summary: TrialSummary, parsed: ParsedTrial) -> list[str]:
     must de-duplicate)."""
     words = " ".join(summary.conditions).lower()
     return [code for word, code in _CODES.items() if word in words] * 2
+
+
+class DyingParser(FakeParser):
+    """A FakeParser whose process exits at once (as if killed or out of memory) when
+    handed a trial of ``die_on``: for the parse pool's dead-worker path."""
+
+    def __init__(self, *, die_on: frozenset[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.die_on = die_on
+
+    def parse_many(self, summaries: Sequence[TrialSummary]) -> list[ParsedTrial]:
+        if any(s.nct_id in self.die_on for s in summaries):
+            os._exit(3)
+        return super().parse_many(summaries)
+
+
+def make_fake_parser(
+    version: str = "fake-1",
+    fail_on: frozenset[str] = frozenset(),
+    die_on: frozenset[str] = frozenset(),
+) -> FakeParser:
+    """A picklable parser factory for :class:`trial_cache.parse_pool.ParserPool` (use
+    it through ``functools.partial``)."""
+    if die_on:
+        return DyingParser(version=version, fail_on=fail_on, die_on=die_on)
+    return FakeParser(version=version, fail_on=fail_on)
+
+
+def unbuildable_parser() -> FakeParser:
+    """A factory that fails as a missing spaCy model does."""
+    raise RuntimeError("spaCy model 'en_core_sci_sm' is not installed")
+
+
+class CountingFactory:
+    """An in-process parser factory that counts its calls (``ParserPool(workers=1)``);
+    with ``explode``, any call fails the test."""
+
+    def __init__(self, *, explode: bool = False, version: str = "fake-1") -> None:
+        self.calls = 0
+        self.explode = explode
+        self.version = version
+        self.parser: FakeParser | None = None
+
+    def __call__(self) -> FakeParser:
+        self.calls += 1
+        if self.explode:
+            raise AssertionError("the parser was built, but nothing needed parsing")
+        self.parser = FakeParser(version=self.version)
+        return self.parser

@@ -13,10 +13,11 @@ import orjson
 import pytest
 
 from tests.conftest import CORPUS
-from tests.trial_cache.fakes import FakeParser, fake_index_codes
+from tests.trial_cache.fakes import CountingFactory, FakeParser, fake_index_codes
 from trial_cache.errors import DumpFormatError
-from trial_cache.importer import import_dump
+from trial_cache.importer import count_records, import_dump
 from trial_cache.keys import IndexKind
+from trial_cache.parse_pool import ParserPool
 from trial_cache.settings import TrialCacheSettings
 from trial_cache.state import SyncKind, SyncReport
 from trial_cache.store import TrialStore
@@ -283,3 +284,84 @@ async def test_a_dump_of_hostile_lines_quarantines_each_and_imports_the_rest(
     assert set(by_line) <= stored
     # the kept first copy of the duplicate is the one served
     assert (await store.get_study(MESO[0])) is not None
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self.done = 0
+
+    def start(self, *, description: str, total: int | None) -> None:
+        self.total = total
+
+    def advance(self, *, count: int) -> None:
+        self.done += count
+
+
+async def test_reimport_changes_nothing_publishes_nothing_and_builds_no_parser(
+    tmp_path: Path,
+    store: TrialStore,
+    parser: FakeParser,
+    settings: TrialCacheSettings,
+    corpus_by_id: dict[str, dict[str, Any]],
+) -> None:
+    dump = tmp_path / "meso.jsonl.gz"
+    with gzip.open(dump, "wb") as fh:
+        fh.write(b"\n".join(orjson.dumps(corpus_by_id[i]) for i in MESO) + b"\n\n")
+    progress = Recorder()
+    first = await import_dump(dump, store=store, parser=parser, index_codes=fake_index_codes,
+                              settings=settings, progress=progress)
+    assert first.published and (progress.total, progress.done) == (5, 5)
+    checkpoint = await store.get_checkpoint()
+
+    never = CountingFactory(explode=True)
+    progress = Recorder()
+    with ParserPool(never, version=parser.version) as lazy:
+        again = await import_dump(dump, store=store, parser=lazy,
+                                  index_codes=fake_index_codes, settings=settings,
+                                  progress=progress)
+    assert not again.published and never.calls == 0
+    assert (again.fetched, again.unchanged, again.parsed) == (5, 5, 0)
+    assert again.generation == first.generation == await store.current_generation()
+    assert await store.get_checkpoint() == checkpoint
+    assert (progress.total, progress.done) == (5, 5)
+
+    # one study changed: published, parsed once
+    changed = orjson.loads(orjson.dumps(corpus_by_id[MESO[0]]))
+    changed["protocolSection"]["statusModule"]["overallStatus"] = "WITHDRAWN"
+    edited = tmp_path / "edited.jsonl"
+    edited.write_bytes(b"".join(
+        orjson.dumps(changed if i == MESO[0] else corpus_by_id[i]) + b"\n" for i in MESO
+    ))
+    counting = CountingFactory(version=parser.version)
+    with ParserPool(counting, version=parser.version) as lazy:
+        third = await import_dump(edited, store=store, parser=lazy,
+                                  index_codes=fake_index_codes, settings=settings)
+    assert third.published and third.generation != first.generation and third.updated == 1
+    assert counting.calls == 1
+
+    # a file lacking a trial, pruned: that removal is a change
+    short = tmp_path / "short.jsonl"
+    short.write_bytes(b"".join(orjson.dumps(corpus_by_id[i]) + b"\n" for i in MESO[1:]))
+    pruned = await import_dump(short, store=store, parser=parser, index_codes=fake_index_codes,
+                               settings=settings, prune=True)
+    assert pruned.published and pruned.removed == 1
+
+
+def test_count_records(tmp_path: Path) -> None:
+    lines = tmp_path / "a.jsonl"
+    lines.write_bytes(b'{"a": 1}\n\n  \n{"b": 2}\n{"c"')
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("NCT1.json", "{}")
+        z.writestr("dir/NCT2.JSON", "{}")
+        z.writestr("README.txt", "")
+        z.writestr("__MACOSX/NCT1.json", "")
+    document = tmp_path / "a.json"
+    document.write_text("[]")
+    broken = tmp_path / "b.jsonl.gz"
+    broken.write_bytes(b"not gzip")
+    assert count_records(lines) == 3
+    assert count_records(archive) == 2
+    assert count_records(document) is None
+    assert count_records(broken) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -14,11 +15,18 @@ from redis.asyncio import Redis
 
 from tests.conftest import CORPUS
 from tests.trial_cache.conftest import Replay
-from tests.trial_cache.fakes import FakeParser, fake_index_codes
+from tests.trial_cache.fakes import (
+    CountingFactory,
+    FakeParser,
+    fake_index_codes,
+    make_fake_parser,
+)
 from trial_cache.client import CTGovClient
 from trial_cache.errors import SyncInProgressError, UpstreamUnavailable
 from trial_cache.importer import import_dump
+from trial_cache.ingest import TrialParser
 from trial_cache.keys import IndexKind
+from trial_cache.parse_pool import ParserPool
 from trial_cache.settings import TrialCacheSettings
 from trial_cache.state import SyncKind, SyncReport
 from trial_cache.store import TrialStore
@@ -46,7 +54,7 @@ async def sync(
     server: Replay,
     settings: TrialCacheSettings,
     store: TrialStore,
-    parser: FakeParser,
+    parser: TrialParser,
     *,
     full: bool = False,
     progress: Progress | None = None,
@@ -132,9 +140,11 @@ async def test_full_sync_then_nothing_to_do(
     assert (again.fetched, again.parsed) == (0, 0)
     assert await store.current_generation() == report.generation
 
-    # forced full re-sync of unchanged data: everything fetched, nothing re-parsed
+    # forced full re-sync of unchanged data: everything fetched, nothing re-parsed, and
+    # nothing published (the same generation is still served)
     forced = await sync(replay, settings, store, parser, full=True)
-    assert forced.kind is SyncKind.FULL and forced.generation != report.generation
+    assert forced.kind is SyncKind.FULL and not forced.published
+    assert forced.generation == report.generation == await store.current_generation()
     assert (forced.fetched, forced.unchanged, forced.new, forced.parsed) == (
         expected,
         expected,
@@ -333,3 +343,83 @@ async def test_full_corpus_sync_matches_the_import(
         f"\nfull-corpus sync over HTTP (page size 1000, fake parser): empty store {cold_s:.1f} s, "
         f"after an import (all unchanged) {warm_s:.1f} s"
     )
+
+
+async def test_a_sync_that_changes_nothing_publishes_nothing_and_builds_no_parser(
+    tmp_path: Path,
+    replay_factory: Callable[..., Replay],
+    settings: TrialCacheSettings,
+    store: TrialStore,
+    parser: FakeParser,
+    corpus_by_id: dict[str, dict[str, Any]],
+) -> None:
+    before = replay_factory()
+    first = await sync(before, settings, store, parser)
+    served = await store.load_index_entries()
+    assert first.published and first.generation is not None
+
+    # same dataTimestamp: up to date; the parser is never built
+    never = CountingFactory(explode=True)
+    with ParserPool(never, version=parser.version) as lazy:
+        again = await sync(before, settings, store, lazy)
+    assert again.kind is SyncKind.UP_TO_DATE and not lazy.started and never.calls == 0
+
+    # the API moved on but nothing in scope changed: an incremental sync that fetches
+    # only unchanged studies (the overlap day) publishes nothing, parses nothing, and
+    # moves the checkpoint
+    later = replay_factory(
+        data=(CORPUS, layer_file(tmp_path, corpus_by_id)), extra=("--data-timestamp", LATER)
+    )
+    unchanged_only = replay_factory(extra=("--data-timestamp", LATER))
+    with ParserPool(never, version=parser.version) as lazy:
+        quiet = await sync(unchanged_only, settings, store, lazy)
+    assert quiet.kind is SyncKind.INCREMENTAL
+    assert not quiet.published and (quiet.new, quiet.updated, quiet.parsed) == (0, 0, 0)
+    assert quiet.generation == first.generation == await store.current_generation()
+    assert not lazy.started and never.calls == 0
+    assert await store.generation_info(first.generation + 1) is None  # discarded
+    assert await store.load_index_entries() == served
+    checkpoint = await store.get_checkpoint()
+    assert checkpoint is not None and checkpoint.generation == first.generation
+    assert checkpoint.data_timestamp == datetime.fromisoformat(LATER)
+    assert await store.get_resume() is None
+    last = await store.last_report()
+    assert last is not None and not last.published
+
+    # a sync that does change something builds the parser once and publishes
+    counting = CountingFactory(version=parser.version)
+    with ParserPool(counting, version=parser.version) as lazy:
+        changed = await sync(later, settings, store, lazy, full=True)
+    assert changed.published and changed.generation != first.generation
+    assert (changed.updated, changed.new) == (1, 1) and counting.calls == 1
+    assert counting.parser is not None and sorted(counting.parser.parsed) == [UPDATED, ADDED]
+
+
+async def test_a_sync_on_two_parse_workers_stores_what_one_process_stores(
+    replay: Replay,
+    settings: TrialCacheSettings,
+    store: TrialStore,
+    parser: FakeParser,
+    redis: Redis,
+) -> None:
+    """Pages of 3 and batches of 4 with two batches in flight: every page mark, resume
+    point and stored trial as with the in-process parser."""
+    in_process = await sync(replay, settings, store, parser)
+    expected = await store.load_index_entries()
+    other = TrialStore(redis, f"{store.keys.namespace}-pool")
+    try:
+        factory = functools.partial(make_fake_parser, version=parser.version)
+        progress = Progress()
+        with ParserPool(factory, version=parser.version, workers=2, chunk_size=2) as pool:
+            on_pool = await sync(replay, settings, other, pool, progress=progress)
+            assert pool.started
+        assert (on_pool.fetched, on_pool.new, on_pool.parsed) == (
+            in_process.fetched, in_process.new, in_process.parsed
+        )
+        assert (progress.total, progress.done) == (in_process.fetched, in_process.fetched)
+        assert await other.load_index_entries() == expected
+        assert await other.get_resume() is None
+    finally:
+        keys = [k async for k in redis.scan_iter(match=other.keys.all_pattern, count=1000)]
+        if keys:
+            await redis.delete(*keys)
