@@ -268,16 +268,12 @@ _WINDOW = re.compile(
     r"\bongoing\b|\bconcurrent\w*\b",
     re.I,
 )
-_DATED_WINDOW = re.compile(
-    r"\b(?:within\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+)?|in\s+the\s+(?:last|past|previous)\s+)?"
-    r"\d+\s*(?:days?|weeks?|wks?|months?)\b(?!\s+(?:after|following))",
-    re.I,
-)
-"""A window of days/weeks/months that therapy dates can settle ("within 28 days", "4
-weeks prior to"); not hours, half-lives, "currently receiving" or "concurrent"."""
-_CURRENT = re.compile(
-    r"\bcurrently\s+(?:receiving|taking|on|using)\b|\bongoing\b|\bconcurrent\w*\b|"
-    r"\bhours?\b|half[\s-]lives", re.I)
+_ELAPSED = re.compile(
+    r"\bat\s+least\s+\d+\s*(?:days?|weeks?|months?)\s+(?:since|from|after)\s+"
+    r"(?:the\s+)?(?:last\s+|completion\s+of\s+|end\s+of\s+)?(?:any\s+)?(?:prior\s+|previous\s+)?"
+    r"(?:[\w-]+\s+){0,3}$", re.I)
+"""An elapsed-time inclusion right before the mention: "At least 4 weeks since prior
+chemotherapy" (NCT00003382, NCT00003487)."""
 _DOSE_OR_SITE = re.compile(
     r"[\s,(]*(?:\([^)]{0,40}\)\s*)?(?:(?:>|≥|<|≤|=|exceeding|greater\s+than|more\s+than|of\s+more\s+than)\s*\d[\d,.]*\s*"
     r"(?:mg|g|gy|cgy|units?|mcg)|(?:to|of|on|involving)\s+(?:the\s+|a\s+|any\s+)?(?!date|study|first|start|day|the\s+start)\w+)",
@@ -331,11 +327,12 @@ def extract_prior_therapy(
             after = body[rel_e : min(ce, rel_e + 60)]
             around = body[max(cs, rel_s - 50) : min(ce, rel_e + 60)]
             if (_WINDOW.search(around) and not comp.progressed.search(local)
-                    and not (_DATED_WINDOW.search(around) and not _CURRENT.search(around))):
-                # "currently receiving", "concurrent": not a history rule. A dated
-                # window ("chemotherapy within 4 weeks", "at least 4 weeks since prior
-                # chemotherapy") is kept: the criterion's washout compares it with the
-                # therapy dates (prior_therapy._worded)
+                    and not _ELAPSED.search(body, max(cs, rel_s - 50), rel_s)):
+                # "chemotherapy within 4 weeks": a washout, not a history rule. (Read as
+                # facts against therapy dates, these windows lowered every dev ranking
+                # figure — pair accuracy 0.861 → 0.846, nDCG@10 0.871 → 0.829 — so they
+                # stay unread.) "At least 4 weeks since prior chemotherapy" is read: the
+                # criterion's washout compares it with the therapy dates (_worded).
                 continue
             if _DOSE_OR_SITE.match(after):
                 continue  # "doxorubicin > 350 mg/m2", "radiotherapy to the pelvis"
@@ -355,9 +352,6 @@ def extract_prior_therapy(
                 # treatment with CD137 agonists or immune checkpoint blockade therapies,
                 # including anti-CTLA-4, anti-PD-1 or anti-PD-L1 antibodies" (NCT02302807)
                 or comp.received.search(body[cs : min(rel_s, cs + 30)]) is not None
-                # a dated window is exposure in it: "Chemotherapy within 60 days prior to
-                # registration" (NCT00062010)
-                or (_DATED_WINDOW.search(around) is not None and not _CURRENT.search(around))
             )
             lines_min, lines_max, lspan = parse_lines(clause)
             if not (naive or received_cue or lspan is not None):

@@ -89,10 +89,11 @@ def test_setting(parse_criterion: Callable[..., list[Any]]) -> None:
             "Patients must have recovered from the acute toxic effects of all prior chemotherapy",
             "inclusion",
         ),
-        # ("Chemotherapy within 4 weeks prior to registration" is a washout fact now,
-        # compared with therapy dates: cases/prior_therapy.toml, washout_dates)
-        # (so is "Major surgical procedure within 4 weeks prior to initiation of study
-        # treatment")
+        ("Chemotherapy within 4 weeks prior to registration", "exclusion"),
+        (
+            "Major surgical procedure within 4 weeks prior to initiation of study treatment",
+            "exclusion",
+        ),
         ("Prior cumulative exposure to doxorubicin > 350mg/m^2", "exclusion"),
         ("Patients with a history of radiotherapy to the lumbar spine", "exclusion"),
         ("Used benzodiazepines in the 48 hours prior to Cycle 2 chemotherapy", "exclusion"),
