@@ -99,11 +99,13 @@ __all__ = [
     "Evaluation",
     "PreparedCriterion",
     "PreparedTrial",
+    "age_within",
     "evaluate_criterion",
     "evaluate_prepared",
     "evaluate_trial",
     "explain",
     "prepare_trial",
+    "registry_excludes",
     "to_match",
 ]
 
@@ -531,6 +533,23 @@ class Evaluation:
     patient fails the others' criteria (as written: "Cohort 1")."""
 
 
+def age_within(lo: float | None, hi: float | None, age: float) -> bool:
+    """The registry's age limits (years, inclusive; None = no limit) admit ``age``."""
+    return (lo is None or age >= lo) and (hi is None or age <= hi)
+
+
+def registry_excludes(lo: float | None, hi: float | None, registry_sex: str,
+                      age: float | None, sex: str | None) -> bool:
+    """True if the registry's age limits or sex (``registry_sex`` upper case: ALL, FEMALE,
+    MALE) settle the trial as not for a patient of ``age``/``sex``: one of the
+    :func:`_summary_outcomes` is then ``not_met``, so the verdict is ``ineligible``
+    whatever the criteria say (nothing turns a ``not_met`` back). The ranker prunes with
+    it before evaluating (:func:`matchers.rank.rank_trials`)."""
+    if age is not None and (lo is not None or hi is not None) and not age_within(lo, hi, age):
+        return True
+    return sex is not None and registry_sex in ("FEMALE", "MALE") and sex != registry_sex.lower()
+
+
 def _summary_outcomes(prep: PreparedTrial, p: NormalizedPatient) -> list[Outcome]:
     s = prep.trial.summary
     age, sex = p.demographics.age, p.demographics.sex
@@ -545,7 +564,7 @@ def _summary_outcomes(prep: PreparedTrial, p: NormalizedPatient) -> list[Outcome
                                f"Trial enrols ages {text[4:]}; age not given.", text, (0, 0),
                                "age", "age?", True))
         else:
-            ok = (lo is None or age >= lo) and (hi is None or age <= hi)
+            ok = age_within(lo, hi, age)
             out.append(Outcome(None, CriterionKind.INCLUSION,
                                CriterionStatus.MET if ok else CriterionStatus.NOT_MET,
                                f"Trial enrols ages {text[4:]} (registry); patient is "
