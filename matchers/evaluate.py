@@ -52,6 +52,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from matchers.criteria import REGISTRY, Atom, CompareContext
@@ -156,19 +157,42 @@ class Outcome:
         if self.cached is None:
             # Built from validated parts (criterion text/span from the parsed trial, enum
             # members, strings): construct without re-validation (hot path).
-            self.cached = CriterionResult.model_construct(
-                text=self.text,
-                kind=self.kind,
-                status=self.status,
-                reason=self.reason_text(),
-                span=self.span,
-                category=self.category,
-                question=self.question,
-                key=self.key,
-            )
+            self.cached = _construct_result({
+                "text": self.text,
+                "kind": self.kind,
+                "status": self.status,
+                "reason": self.reason_text(),
+                "span": self.span,
+                "category": self.category,
+                "question": self.question,
+                "key": self.key,
+            })
         return self.cached
 
 
+_set_attr = object.__setattr__
+_RESULT_FIELDS = tuple(CriterionResult.model_fields)
+assert _RESULT_FIELDS == ("text", "kind", "status", "reason", "span", "category", "question",
+                          "key"), _RESULT_FIELDS
+assert not CriterionResult.__pydantic_post_init__ and not any(
+    f.alias or f.validation_alias for f in CriterionResult.model_fields.values())
+
+
+def _construct_result(values: dict[str, object]) -> CriterionResult:
+    """``CriterionResult.model_construct(**values)`` for a dict holding every field in
+    declaration order, without its per-field loop (the page's hot path: ~300 results per
+    request). Same instance state as ``model_construct``: ``__dict__`` in field order,
+    every field set, no extra, no private attributes (the asserts above keep the model
+    what this relies on)."""
+    m = CriterionResult.__new__(CriterionResult)
+    _set_attr(m, "__dict__", values)
+    _set_attr(m, "__pydantic_fields_set__", set(_RESULT_FIELDS))
+    _set_attr(m, "__pydantic_extra__", None)
+    _set_attr(m, "__pydantic_private__", None)
+    return m
+
+
+@lru_cache(maxsize=65536)
 def _quote(text: str, limit: int = 180) -> str:
     t = " ".join(text.split())
     return f'"{t if len(t) <= limit else t[: limit - 1] + "…"}"'
