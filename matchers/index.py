@@ -11,8 +11,15 @@
   ancestors, plus generic solid-tumour / any-malignancy (or haematologic) trials.
   Every other trial names no cancer type the patient has, and is ineligible on cancer
   type without evaluation.
+* For pruning (:func:`matchers.rank.rank_trials`), the index keeps each trial's registry
+  age limits and sex (:meth:`TrialIndex.registry_excludes_at`) and a memo of trial-level
+  cancer-type fits per patient cancer (:class:`FitMemo`, :meth:`TrialIndex.fit_memo`:
+  one byte per trial, the :data:`FIT_MEMO_SIZE` most recent cancers): a cache of a pure
+  function, the only state that changes after construction.
 
-Pure and in-memory: no Redis, no network. Memory: ~7.5k trials ≈ tens of MB.
+Pure and in-memory: no Redis, no network. Memory (``benchmarks/scale.py``): ~57 KiB per
+trial of RSS, most of it the pydantic summaries and parsed criteria (~50 KiB), the
+prepared trial side ~7 KiB; 7.5k trials ≈ 420 MiB, 60k ≈ 3.4 GiB.
 """
 
 from __future__ import annotations

@@ -23,9 +23,16 @@ exactly those CT.gov statuses.
 
 Performance: the patient is normalized once by the caller; only the index's candidate
 trials (cancer-type codes intersecting the patient's lineage, plus generic trials) are
-evaluated, over trial-side data precomputed at index time; :class:`TrialMatch` models
-are materialized only for the returned page. Other trials are ineligible on cancer type
-and are evaluated lazily, only when the page reaches them.
+evaluated, over trial-side data precomputed at index time, each stopping at its first
+``not_met`` (most decisive criteria first); :class:`TrialMatch` models are materialized
+only for the returned page. Candidates that are provably ineligible are not evaluated at
+all — the registry's age limits or sex exclude the patient
+(:func:`matchers.evaluate.registry_excludes`), or the index's memo
+(:meth:`matchers.index.TrialIndex.fit_memo`) already knows that the trial-level cancer-type
+fit is ``not_met`` for this cancer — and neither are the non-candidates (ineligible on
+cancer type): all of them are evaluated only when the page reaches the ineligible tier
+(fewer eligible/possibly eligible trials than ``limit``). The output is the same as
+evaluating everything (``tests/matchers/test_rank_pruning.py``).
 """
 
 from __future__ import annotations

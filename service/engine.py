@@ -5,7 +5,10 @@
   navigator's search data (:class:`service.search.SearchData`).
 * :func:`build_loaded_index` — CPU-bound construction (run it in a thread).
 * :func:`load_published_index` — reads the store's published generation and builds a
-  snapshot; returns None when nothing newer than what is held is published.
+  snapshot; returns None when nothing newer than what is held is published. Given the
+  snapshot it replaces, it reads and prepares only the trials whose content hash
+  changed and takes the others over (a refresh after a sync that changed a few trials
+  costs little time and little memory beyond the steady state).
 * :class:`IndexHolder` — holds the current snapshot; swaps it atomically (readers keep
   the snapshot they started with). The API lifespan and the batch worker each own one.
 * :func:`match_patient` — normalize + rank for one patient (pure, CPU-bound).
