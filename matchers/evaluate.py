@@ -107,6 +107,7 @@ __all__ = [
     "explain",
     "prepare_trial",
     "registry_excludes",
+    "title_excludes",
     "to_match",
 ]
 
@@ -574,6 +575,26 @@ def registry_excludes(lo: float | None, hi: float | None, registry_sex: str,
     return sex is not None and registry_sex in ("FEMALE", "MALE") and sex != registry_sex.lower()
 
 
+def _first_line_excludes(first_line_title: bool, p: NormalizedPatient) -> bool:
+    """A first-line / untreated title against a patient with systemic therapy for
+    advanced disease: a ``not_met`` of :func:`evaluate_prepared`."""
+    return first_line_title and p.cancer.malignant and p.therapy.systemic_lines_advanced > 0
+
+
+def _newly_diagnosed_excludes(newly_diagnosed_title: bool, p: NormalizedPatient) -> bool:
+    """A newly-diagnosed title against recurred disease: a ``not_met``."""
+    return newly_diagnosed_title and p.stage.extents.get("recurrent") is True
+
+
+def title_excludes(first_line_title: bool, newly_diagnosed_title: bool,
+                   p: NormalizedPatient) -> bool:
+    """True if the trial's title (first-line / untreated, newly diagnosed) settles it as
+    ineligible for ``p`` whatever its criteria and cancer fit say (the ranker prunes
+    with it, like :func:`registry_excludes`)."""
+    return (_first_line_excludes(first_line_title, p)
+            or _newly_diagnosed_excludes(newly_diagnosed_title, p))
+
+
 def _summary_outcomes(prep: PreparedTrial, p: NormalizedPatient) -> list[Outcome]:
     s = prep.trial.summary
     age, sex = p.demographics.age, p.demographics.sex
@@ -639,7 +660,7 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
     outcomes.extend(_summary_outcomes(prep, p))
     parsed = prep.trial.parsed
     lines_advanced = p.therapy.systemic_lines_advanced
-    if parsed.first_line_title and p.cancer.malignant and lines_advanced > 0:
+    if _first_line_excludes(bool(parsed.first_line_title), p):
         # A first-line / previously-untreated trial is not for a patient who has had
         # systemic therapy for advanced disease (only stated therapies count).
         outcomes.append(Outcome(
@@ -647,7 +668,7 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
             f"Trial title says first-line / untreated ({_quote(parsed.first_line_title)}); "
             f"patient has had {lines_advanced} line(s) of systemic therapy for advanced "
             "disease.", f"Title: {parsed.first_line_title}", (0, 0), "prior_therapy"))
-    if parsed.newly_diagnosed_title and p.stage.extents.get("recurrent") is True:
+    if _newly_diagnosed_excludes(bool(parsed.newly_diagnosed_title), p):
         outcomes.append(Outcome(
             None, CriterionKind.INCLUSION, CriterionStatus.NOT_MET,
             f"Trial title says newly diagnosed ({_quote(parsed.newly_diagnosed_title)}); "

@@ -12,7 +12,8 @@
   Every other trial names no cancer type the patient has, and is ineligible on cancer
   type without evaluation.
 * For pruning (:func:`matchers.rank.rank_trials`), the index keeps each trial's registry
-  age limits and sex (:meth:`TrialIndex.registry_excludes_at`) and a memo of trial-level
+  age limits and sex and its first-line / newly-diagnosed title flags
+  (:meth:`TrialIndex.settled_ineligible_at`) and a memo of trial-level
   cancer-type fits per patient cancer (:class:`FitMemo`, :meth:`TrialIndex.fit_memo`:
   one byte per trial, the :data:`FIT_MEMO_SIZE` most recent cancers): a cache of a pure
   function, the only state that changes after construction.
@@ -31,7 +32,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from matchers.criteria.cancer_type import PatientCancer
-from matchers.evaluate import PreparedTrial, prepare_trial, registry_excludes
+from matchers.evaluate import PreparedTrial, prepare_trial, registry_excludes, title_excludes
 from matchers.models import (
     CancerTypeFact,
     CriterionKind,
@@ -141,6 +142,7 @@ class TrialIndex:
         self._heme: list[int] = []
         self._registry: list[tuple[float | None, float | None, str]] = []
         self._nct: list[str] = []
+        self._titles: list[tuple[bool, bool]] = []
         for t in trials:
             nct = t.summary.nct_id
             if nct in self._pos:
@@ -161,6 +163,8 @@ class TrialIndex:
             self._status.append(status)
             self._registry.append((t.summary.min_age_years, t.summary.max_age_years,
                                    (t.summary.sex or "ALL").upper()))
+            self._titles.append((bool(t.parsed.first_line_title),
+                                 bool(t.parsed.newly_diagnosed_title)))
             self._by_status.setdefault(status, []).append(i)
             self._by_type.setdefault((t.summary.study_type or "").upper(), []).append(i)
             if t.any_solid_tumor:
@@ -222,6 +226,19 @@ class TrialIndex:
         (:func:`matchers.evaluate.registry_excludes`)."""
         lo, hi, registry_sex = self._registry[i]
         return registry_excludes(lo, hi, registry_sex, age, sex)
+
+    def settled_ineligible_at(self, i: int, patient: NormalizedPatient) -> bool:
+        """True if the trial at position ``i`` is ineligible for ``patient`` whatever
+        its criteria say: the registry's age limits or sex exclude the patient, or its
+        title (first-line / untreated, newly diagnosed) does
+        (:func:`matchers.evaluate.registry_excludes`,
+        :func:`matchers.evaluate.title_excludes`)."""
+        lo, hi, registry_sex = self._registry[i]
+        d = patient.demographics
+        if registry_excludes(lo, hi, registry_sex, d.age, d.sex):
+            return True
+        first_line, newly = self._titles[i]
+        return (first_line or newly) and title_excludes(first_line, newly, patient)
 
     def fit_memo(self, cancer: PatientCancer) -> FitMemo:
         """The memo of trial-level cancer-type fits for patients with ``cancer``

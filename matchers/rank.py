@@ -26,8 +26,8 @@ trials (cancer-type codes intersecting the patient's lineage, plus generic trial
 evaluated, over trial-side data precomputed at index time, each stopping at its first
 ``not_met`` (most decisive criteria first); :class:`TrialMatch` models are materialized
 only for the returned page. Candidates that are provably ineligible are not evaluated at
-all — the registry's age limits or sex exclude the patient
-(:func:`matchers.evaluate.registry_excludes`), or the index's memo
+all — the registry's age limits or sex, or a first-line / newly-diagnosed title, exclude the
+patient (:meth:`matchers.index.TrialIndex.settled_ineligible_at`), or the index's memo
 (:meth:`matchers.index.TrialIndex.fit_memo`) already knows that the trial-level cancer-type
 fit is ``not_met`` for this cancer — and neither are the non-candidates (ineligible on
 cancer type): all of them are evaluated only when the page reaches the ineligible tier
@@ -127,13 +127,13 @@ def rank_trials(
 
     # Prune before any per-criterion work, keeping the output identical: a candidate
     # is *deferred* (not evaluated) when it is provably ineligible — its registry age
-    # limits or sex exclude the patient, or the index's memo says its trial-level
+    # limits or sex, or its first-line / newly-diagnosed title, exclude the patient
+    # (TrialIndex.settled_ineligible_at), or the index's memo says its trial-level
     # cancer-type fit is not_met for this cancer. Ineligible trials ask no questions and
     # rank after every eligible/possibly eligible one, so a deferred trial is evaluated
     # only if the page reaches the ineligible tier.
     memo = index.fit_memo(patient.cancer)
     state, unfit_spec = memo.state, memo.specificity
-    age, sex = patient.demographics.age, patient.demographics.sex
     unfit: list[int] = []
     excluded: list[int] = []
     evaluations: list[tuple[Evaluation, int]] = []
@@ -142,7 +142,7 @@ def rank_trials(
         if known == UNFIT:
             unfit.append(i)
             continue
-        if index.registry_excludes_at(i, age, sex):
+        if index.settled_ineligible_at(i, patient):
             excluded.append(i)
             continue
         ev = evaluate_prepared(index.prepared_at(i), patient, ontology, today, full=False)

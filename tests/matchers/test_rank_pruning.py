@@ -135,3 +135,32 @@ def test_fit_memo_is_per_cancer_and_bounded(ontology: Any) -> None:
         assert UNFIT not in index.fit_memo(meso.cancer).state  # dropped, made anew
     finally:
         index_module.FIT_MEMO_SIZE = old
+
+
+def test_first_line_title_prunes_a_pretreated_patient(ontology: Any) -> None:
+    from tests.matchers.test_evaluate_builders import NSCLC_EGFR
+
+    nsclc = F("cancer_type", "NSCLC", codes=("NSCLC",))
+    trials = [
+        make_trial(ontology, [Inc("Non-squamous NSCLC", nsclc)], conditions=("NSCLC",),
+                   condition_facts=(nsclc,), nct_id="NCT00000201",
+                   title="A Study of Apatinib Plus EGFR-TKI as First Line Treatment in "
+                         "Patients With Non-squamous NSCLC"),
+        make_trial(ontology, [Inc("Non-squamous NSCLC", nsclc)], conditions=("NSCLC",),
+                   condition_facts=(nsclc,), nct_id="NCT00000202",
+                   title="Maintenance After First-line Chemotherapy in NSCLC"),
+        make_trial(ontology, [Inc("Non-squamous NSCLC", nsclc)], conditions=("NSCLC",),
+                   condition_facts=(nsclc,), nct_id="NCT00000203"),
+    ]
+    index = TrialIndex(trials, ontology)
+    treated = patient(ontology, **NSCLC_EGFR)
+    naive = patient(ontology, **{**NSCLC_EGFR, "prior_therapies": []})
+    assert [index.settled_ineligible_at(i, treated) for i in range(3)] == [True, False, False]
+    assert not any(index.settled_ineligible_at(i, naive) for i in range(3))
+    assert evaluate_trial(trials[0], treated, ontology, TODAY).verdict is Verdict.INELIGIBLE
+    for p in (treated, naive):
+        full = rank_trials(index, p, ontology, TODAY, limit=None)
+        for limit in range(5):
+            page = rank_trials(index, p, ontology, TODAY, limit=limit)
+            assert [m.model_dump() for m in page.results] == \
+                [m.model_dump() for m in full.results[:limit]]
