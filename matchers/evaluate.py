@@ -57,6 +57,7 @@ from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from matchers.criteria import REGISTRY, Atom, CompareContext
@@ -104,11 +105,14 @@ __all__ = [
     "Evaluation",
     "PreparedCriterion",
     "PreparedTrial",
+    "age_within",
     "evaluate_criterion",
     "evaluate_prepared",
     "evaluate_trial",
     "explain",
     "prepare_trial",
+    "registry_excludes",
+    "title_excludes",
     "to_match",
 ]
 
@@ -159,19 +163,42 @@ class Outcome:
         if self.cached is None:
             # Built from validated parts (criterion text/span from the parsed trial, enum
             # members, strings): construct without re-validation (hot path).
-            self.cached = CriterionResult.model_construct(
-                text=self.text,
-                kind=self.kind,
-                status=self.status,
-                reason=self.reason_text(),
-                span=self.span,
-                category=self.category,
-                question=self.question,
-                key=self.key,
-            )
+            self.cached = _construct_result({
+                "text": self.text,
+                "kind": self.kind,
+                "status": self.status,
+                "reason": self.reason_text(),
+                "span": self.span,
+                "category": self.category,
+                "question": self.question,
+                "key": self.key,
+            })
         return self.cached
 
 
+_set_attr = object.__setattr__
+_RESULT_FIELDS = tuple(CriterionResult.model_fields)
+assert _RESULT_FIELDS == ("text", "kind", "status", "reason", "span", "category", "question",
+                          "key"), _RESULT_FIELDS
+assert not CriterionResult.__pydantic_post_init__ and not any(
+    f.alias or f.validation_alias for f in CriterionResult.model_fields.values())
+
+
+def _construct_result(values: dict[str, object]) -> CriterionResult:
+    """``CriterionResult.model_construct(**values)`` for a dict holding every field in
+    declaration order, without its per-field loop (the page's hot path: ~300 results per
+    request). Same instance state as ``model_construct``: ``__dict__`` in field order,
+    every field set, no extra, no private attributes (the asserts above keep the model
+    what this relies on)."""
+    m = CriterionResult.__new__(CriterionResult)
+    _set_attr(m, "__dict__", values)
+    _set_attr(m, "__pydantic_fields_set__", set(_RESULT_FIELDS))
+    _set_attr(m, "__pydantic_extra__", None)
+    _set_attr(m, "__pydantic_private__", None)
+    return m
+
+
+@lru_cache(maxsize=65536)
 def _quote(text: str, limit: int = 180) -> str:
     t = " ".join(text.split())
     return f'"{t if len(t) <= limit else t[: limit - 1] + "…"}"'
@@ -561,6 +588,43 @@ class Evaluation:
     patient fails the others' criteria (as written: "Cohort 1")."""
 
 
+def age_within(lo: float | None, hi: float | None, age: float) -> bool:
+    """The registry's age limits (years, inclusive; None = no limit) admit ``age``."""
+    return (lo is None or age >= lo) and (hi is None or age <= hi)
+
+
+def registry_excludes(lo: float | None, hi: float | None, registry_sex: str,
+                      age: float | None, sex: str | None) -> bool:
+    """True if the registry's age limits or sex (``registry_sex`` upper case: ALL, FEMALE,
+    MALE) settle the trial as not for a patient of ``age``/``sex``: one of the
+    :func:`_summary_outcomes` is then ``not_met``, so the verdict is ``ineligible``
+    whatever the criteria say (nothing turns a ``not_met`` back). The ranker prunes with
+    it before evaluating (:func:`matchers.rank.rank_trials`)."""
+    if age is not None and (lo is not None or hi is not None) and not age_within(lo, hi, age):
+        return True
+    return sex is not None and registry_sex in ("FEMALE", "MALE") and sex != registry_sex.lower()
+
+
+def _first_line_excludes(first_line_title: bool, p: NormalizedPatient) -> bool:
+    """A first-line / untreated title against a patient with systemic therapy for
+    advanced disease: a ``not_met`` of :func:`evaluate_prepared`."""
+    return first_line_title and p.cancer.malignant and p.therapy.systemic_lines_advanced > 0
+
+
+def _newly_diagnosed_excludes(newly_diagnosed_title: bool, p: NormalizedPatient) -> bool:
+    """A newly-diagnosed title against recurred disease: a ``not_met``."""
+    return newly_diagnosed_title and p.stage.extents.get("recurrent") is True
+
+
+def title_excludes(first_line_title: bool, newly_diagnosed_title: bool,
+                   p: NormalizedPatient) -> bool:
+    """True if the trial's title (first-line / untreated, newly diagnosed) settles it as
+    ineligible for ``p`` whatever its criteria and cancer fit say (the ranker prunes
+    with it, like :func:`registry_excludes`)."""
+    return (_first_line_excludes(first_line_title, p)
+            or _newly_diagnosed_excludes(newly_diagnosed_title, p))
+
+
 def _summary_outcomes(prep: PreparedTrial, p: NormalizedPatient) -> list[Outcome]:
     s = prep.trial.summary
     age, sex = p.demographics.age, p.demographics.sex
@@ -575,7 +639,7 @@ def _summary_outcomes(prep: PreparedTrial, p: NormalizedPatient) -> list[Outcome
                                f"Trial enrols ages {text[4:]}; age not given.", text, (0, 0),
                                "age", "age?", True))
         else:
-            ok = (lo is None or age >= lo) and (hi is None or age <= hi)
+            ok = age_within(lo, hi, age)
             out.append(Outcome(None, CriterionKind.INCLUSION,
                                CriterionStatus.MET if ok else CriterionStatus.NOT_MET,
                                f"Trial enrols ages {text[4:]} (registry); patient is "
@@ -626,7 +690,7 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
     outcomes.extend(_summary_outcomes(prep, p))
     parsed = prep.trial.parsed
     lines_advanced = p.therapy.systemic_lines_advanced
-    if parsed.first_line_title and p.cancer.malignant and lines_advanced > 0:
+    if _first_line_excludes(bool(parsed.first_line_title), p):
         # A first-line / previously-untreated trial is not for a patient who has had
         # systemic therapy for advanced disease (only stated therapies count).
         outcomes.append(Outcome(
@@ -634,7 +698,7 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
             f"Trial title says first-line / untreated ({_quote(parsed.first_line_title)}); "
             f"patient has had {lines_advanced} line(s) of systemic therapy for advanced "
             "disease.", f"Title: {parsed.first_line_title}", (0, 0), "prior_therapy"))
-    if parsed.newly_diagnosed_title and p.stage.extents.get("recurrent") is True:
+    if _newly_diagnosed_excludes(bool(parsed.newly_diagnosed_title), p):
         outcomes.append(Outcome(
             None, CriterionKind.INCLUSION, CriterionStatus.NOT_MET,
             f"Trial title says newly diagnosed ({_quote(parsed.newly_diagnosed_title)}); "

@@ -23,9 +23,16 @@ exactly those CT.gov statuses.
 
 Performance: the patient is normalized once by the caller; only the index's candidate
 trials (cancer-type codes intersecting the patient's lineage, plus generic trials) are
-evaluated, over trial-side data precomputed at index time; :class:`TrialMatch` models
-are materialized only for the returned page. Other trials are ineligible on cancer type
-and are evaluated lazily, only when the page reaches them.
+evaluated, over trial-side data precomputed at index time, each stopping at its first
+``not_met`` (most decisive criteria first); :class:`TrialMatch` models are materialized
+only for the returned page. Candidates that are provably ineligible are not evaluated at
+all — the registry's age limits or sex, or a first-line / newly-diagnosed title, exclude the
+patient (:meth:`matchers.index.TrialIndex.settled_ineligible_at`), or the index's memo
+(:meth:`matchers.index.TrialIndex.fit_memo`) already knows that the trial-level cancer-type
+fit is ``not_met`` for this cancer — and neither are the non-candidates (ineligible on
+cancer type): all of them are evaluated only when the page reaches the ineligible tier
+(fewer eligible/possibly eligible trials than ``limit``). The output is the same as
+evaluating everything (``tests/matchers/test_rank_pruning.py``).
 """
 
 from __future__ import annotations
@@ -40,11 +47,11 @@ from pydantic import BaseModel, ConfigDict
 
 from matchers.evaluate import Evaluation, evaluate_prepared, to_match
 from matchers.geo import nearest_site
-from matchers.index import OPEN_STATUSES, STATUS_ORDER, TrialIndex
-from matchers.models import SiteDistance, TrialMatch, Verdict
+from matchers.index import FIT, OPEN_STATUSES, STATUS_ORDER, UNFIT, UNKNOWN_FIT, TrialIndex
+from matchers.models import CriterionStatus, SiteDistance, TrialMatch, Verdict
 from matchers.normalize import NormalizedPatient, normalize_patient
 from matchers.patient import PatientProfile
-from matchers.score import load_weights
+from matchers.score import ineligible_score, load_weights
 
 if TYPE_CHECKING:
     from ontologies import Ontology
@@ -116,11 +123,38 @@ def rank_trials(
     candidates = [i for i in index.candidates(patient)
                   if allowed is None or status_at(i) in allowed]
     total = index.count_statuses(allowed)
+    w = load_weights()
 
-    evaluations: list[tuple[Evaluation, int]] = [
-        (evaluate_prepared(index.prepared_at(i), patient, ontology, today, full=False), i)
-        for i in candidates
-    ]
+    # Prune before any per-criterion work, keeping the output identical: a candidate
+    # is *deferred* (not evaluated) when it is provably ineligible — its registry age
+    # limits or sex, or its first-line / newly-diagnosed title, exclude the patient
+    # (TrialIndex.settled_ineligible_at), or the index's memo says its trial-level
+    # cancer-type fit is not_met for this cancer. Ineligible trials ask no questions and
+    # rank after every eligible/possibly eligible one, so a deferred trial is evaluated
+    # only if the page reaches the ineligible tier.
+    memo = index.fit_memo(patient.cancer)
+    state, unfit_spec = memo.state, memo.specificity
+    unfit: list[int] = []
+    excluded: list[int] = []
+    evaluations: list[tuple[Evaluation, int]] = []
+    for i in candidates:
+        known = state[i]
+        if known == UNFIT:
+            unfit.append(i)
+            continue
+        if index.settled_ineligible_at(i, patient):
+            excluded.append(i)
+            continue
+        ev = evaluate_prepared(index.prepared_at(i), patient, ontology, today, full=False)
+        if known == UNKNOWN_FIT:
+            # outcomes[0] is always the trial-level cancer-type fit
+            if ev.outcomes[0].status is CriterionStatus.NOT_MET:
+                if ev.specificity:
+                    unfit_spec[i] = ev.specificity
+                state[i] = UNFIT
+            else:
+                state[i] = FIT
+        evaluations.append((ev, i))
     located = patient.lat is not None and patient.lon is not None
     distances: dict[int, SiteDistance | None] = {}
 
@@ -132,23 +166,37 @@ def rank_trials(
             distances[i] = nearest_site(index.sites_at(i), patient.lat, patient.lon)
         return distances[i]
 
-    def key(item: tuple[Evaluation, int]) -> tuple[int, int, float, int, float, str]:
-        ev, i = item
-        s = ev.prep.trial.summary
-        status = (s.overall_status or "").upper()
-        d = distance(i) if ev.verdict is not Verdict.INELIGIBLE else None
+    def sort_key(verdict: Verdict, score: float, i: int
+                 ) -> tuple[int, int, float, int, float, str]:
+        status = status_at(i)
+        d = distance(i) if verdict is not Verdict.INELIGIBLE else None
         return (
-            1 if ev.verdict is Verdict.INELIGIBLE else 0,
+            1 if verdict is Verdict.INELIGIBLE else 0,
             0 if status in OPEN_STATUSES else 1,
-            -round(ev.score + ELIGIBLE_BONUS[ev.verdict], 2),
+            -round(score + ELIGIBLE_BONUS[verdict], 2),
             STATUS_ORDER.get(status, 9),
             d.distance_km if d is not None else math.inf,
-            s.nct_id,
+            index.nct_at(i),
         )
 
-    evaluations.sort(key=key)
-    head = evaluations if limit is None else evaluations[:limit]
-    if total > len(candidates) and (limit is None or limit > 0):
+    # (key, evaluation or None for a deferred unfit trial, position); keys are unique
+    # (they end with the NCT ID), so sorting never compares the evaluations
+    ranked: list[tuple[tuple[int, int, float, int, float, str], Evaluation | None, int]] = [
+        (sort_key(ev.verdict, ev.score, i), ev, i) for ev, i in evaluations]
+    n_open_tier = sum(1 for ev, _ in evaluations if ev.verdict is not Verdict.INELIGIBLE)
+    page_reaches_ineligible = limit is None or n_open_tier < limit
+    if page_reaches_ineligible and (limit is None or limit > 0):
+        for i in excluded:
+            ev = evaluate_prepared(index.prepared_at(i), patient, ontology, today, full=False)
+            ranked.append((sort_key(ev.verdict, ev.score, i), ev, i))
+        # an unfit trial's key is known without evaluating it: ineligible, scored by its
+        # fit's specificity (evaluated below only if it makes the page)
+        ranked.extend((sort_key(Verdict.INELIGIBLE,
+                                ineligible_score(unfit_spec.get(i, 0.0), w), i), None, i)
+                      for i in unfit)
+    ranked.sort(key=lambda item: item[0])
+    head = ranked if limit is None else ranked[:limit]
+    if page_reaches_ineligible and total > len(candidates) and (limit is None or limit > 0):
         # Trials outside the candidate set name no cancer type the patient has: they are
         # ineligible on cancer type, so only as many as the page can hold are evaluated
         # (open ones first, the display order), and merged by the same key — an open
@@ -164,7 +212,8 @@ def rank_trials(
         lazy = [(evaluate_prepared(index.prepared_at(i), patient, ontology, today,
                                    skip_unfit=True), i)
                 for i in others]
-        head = sorted([*head, *lazy], key=key)
+        head = sorted([*head, *((sort_key(ev.verdict, ev.score, i), ev, i)
+                                for ev, i in lazy)], key=lambda item: item[0])
         if limit is not None:
             head = head[:limit]
 
@@ -178,8 +227,9 @@ def rank_trials(
     rank_of = {q: n for n, (q, _) in enumerate(
         sorted(asked.items(), key=lambda qc: (-qc[1], qc[0])))}
     results = []
-    for ev, i in head:
-        ev = complete(ev)
+    for _, maybe, i in head:
+        ev = complete(maybe) if maybe is not None else evaluate_prepared(
+            index.prepared_at(i), patient, ontology, today)
         if len(ev.questions) > 1:  # the questions that settle the most trials first
             ev.questions = sorted(ev.questions, key=lambda q: rank_of.get(q, len(rank_of)))
         results.append(to_match(ev, distance(i)))

@@ -595,13 +595,24 @@ class TrialStore:
             return entries
         raise StoreError("the published generation kept changing while it was being read")
 
+    async def load_entries_of(
+        self, members: Sequence[tuple[str, str]], *, generation: int
+    ) -> tuple[list[tuple[TrialSummary, ParsedTrial]], list[str]]:
+        """The (summary, parsed) pairs of the given (NCT id, content hash) members of
+        ``generation`` (parsed with its parser version), in the order given, and the NCT
+        ids whose documents are missing. What an index refresh reads for the trials that
+        changed (:func:`service.engine.load_published_index`). Raises StoreError if a
+        document no longer validates."""
+        return await self._load_entries(generation, members)
+
     async def _load_entries(
-        self, generation: int
+        self, generation: int, only: Sequence[tuple[str, str]] | None = None
     ) -> tuple[list[tuple[TrialSummary, ParsedTrial]], list[str]]:
         info = await self.generation_info(generation)
         if info is None:
             return [], [f"generation {generation}"]
-        members = sorted((await self.members(generation=generation)).items())
+        members = (sorted((await self.members(generation=generation)).items())
+                   if only is None else list(only))
         entries: list[tuple[TrialSummary, ParsedTrial]] = []
         missing: list[str] = []
         with _redis_errors(f"loading generation {generation}"):
