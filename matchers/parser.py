@@ -69,12 +69,12 @@ if TYPE_CHECKING:
 
 __all__ = ["PARSER_SOURCES_SHA256", "PARSER_VERSION", "EligibilityParser", "parser_sources_digest"]
 
-PARSER_VERSION = "2026.12.56"
+PARSER_VERSION = "2026.12.58"
 """Version of the parsing rules; bump on any rule or code change that alters output.
 Part of the store's parsed-criteria key, so a new version re-parses on the next sync.
 ``tests/matchers/test_parser_version.py`` holds it to :data:`PARSER_SOURCES_SHA256`."""
 
-PARSER_SOURCES_SHA256 = "5ed3889ea8729be581eb75dde8e82b1f6323d02c7c7e6aca8b7e41265456527f"
+PARSER_SOURCES_SHA256 = "2ac21a4e2814fbe971434f8514ebbc4c2a78325a157dce0e255e6adb143dda03"
 """SHA-256 of everything the parse output depends on (:func:`parser_sources_digest`),
 recorded with :data:`PARSER_VERSION`: a test fails when the sources change and the
 version is not bumped. Print the new value with ``python -m matchers.parser``."""

@@ -4,8 +4,10 @@ metastases are :mod:`.brain_metastases`).
 **Extraction** (:func:`extract_metastasis_sites`) — the site mentions of
 ``metastasis_site.toml`` ("peritoneal carcinomatosis", "liver metastases", "bone-only
 disease"), with ``only`` when the text makes the site the sole one. Not read: a mention
-that is what is done to the metastases ("radiotherapy to bone metastases"), one inside a
-condition or permission ("if liver metastases are present", "… are allowed"), and every
+that is what is done to the metastases ("radiotherapy to bone metastases"), an example
+("metastatic disease (e.g. bone metastases, …)"), an optional companion ("+/- liver
+metastases"), one inside a condition or permission ("if liver metastases are present",
+"… are allowed"), and every
 mention of a criterion holding a laboratory limit (its "× ULN if liver metastases" is a
 lab exception, not a site rule).
 
@@ -44,7 +46,8 @@ def _cues(rules: MetastasisSiteRules) -> tuple[
     sites = tuple((site, re.compile(r"(?<![\w-])(?:" + "|".join(words) + r")(?![\w-])", re.I))
                   for site, words in rules.sites.items())
     only = re.compile(r"\s*(?:" + "|".join(rules.only_words) + r")", re.I)
-    skip_before = re.compile(r"(?:" + "|".join(rules.skip_before) + r")$", re.I)
+    skip_before = re.compile(r"(?:" + "|".join(rules.skip_before) + r")$|(?:"
+                             + "|".join(rules.example_parenthesis) + r")", re.I)
     skip_in = re.compile(r"\b(?:" + "|".join(rules.skip_in_criterion) + r")\b")
     return sites, only, skip_before, skip_in
 
@@ -62,7 +65,7 @@ def extract_metastasis_sites(c: CriterionText, rules: Rules) -> list[MetastasisS
         for m in rx.finditer(body):
             if any(a < m.end() and m.start() < b for a, b in taken):
                 continue
-            if skip_before.search(body, max(0, m.start() - 60), m.start()):
+            if skip_before.search(body, max(0, m.start() - 80), m.start()):
                 continue
             s, e = c.start + m.start(), c.start + m.end()
             keep, negated, exception = keep_mention(c, s, e)

@@ -239,6 +239,7 @@ class MetastasisSiteRules(_Strict):
     patient_words: dict[str, tuple[str, ...]] = Field(min_length=1)
     only_words: tuple[str, ...] = Field(min_length=1)
     skip_before: tuple[str, ...] = Field(min_length=1)
+    example_parenthesis: tuple[str, ...] = Field(min_length=1)
     skip_in_criterion: tuple[str, ...] = Field(min_length=1)
 
 
