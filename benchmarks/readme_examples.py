@@ -96,7 +96,9 @@ def curl_post(body: dict[str, Any]) -> str:
 def examples(full: bool) -> str:
     settings = Settings()
     asyncio.run(ensure_published(settings, load_ontology()))
-    with TestClient(create_app(settings)) as client:
+    # as from the same machine (loopback), like the README's curl to localhost: with no
+    # API key created yet, loopback callers need none (service.auth, mode "auto")
+    with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as client:
         deadline = time.monotonic() + 600
         while client.get("/readyz").status_code != 200:
             if time.monotonic() > deadline:
