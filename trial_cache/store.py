@@ -27,6 +27,7 @@ from typing import TypeVar, cast
 import orjson
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, WatchError
 
 from matchers.models import ParsedTrial, TrialSummary
@@ -109,6 +110,17 @@ def _chunks(items: Sequence[_T], size: int = _PIPELINE_CHUNK) -> Iterator[Sequen
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
+
+
+async def _watch_current(pipe: Pipeline, key: str, expected: int | None, why: str) -> int | None:
+    """WATCH the published-generation pointer ``key`` on ``pipe`` and return it; raises
+    :class:`StoreError` ("generation <current> <why>") when it is not ``expected``."""
+    await pipe.watch(key)
+    current = await _r(pipe.get(key))
+    current_id = int(current) if current is not None else None
+    if current_id != expected:
+        raise StoreError(f"generation {current_id} {why}")
+    return current_id
 
 class TrialStore:
     """Trial versions, parsed criteria and published generations in one Redis namespace.
@@ -199,14 +211,10 @@ class TrialStore:
         keys = self.keys
         with _redis_errors(f"publishing generation {generation}"):
             async with self._redis.pipeline(transaction=True) as pipe:
-                await pipe.watch(keys.current)
-                current = await _r(pipe.get(keys.current))
-                current_id = int(current) if current is not None else None
-                if current_id != expected_current:
-                    raise StoreError(
-                        f"generation {current_id} was published while generation {generation} "
-                        f"was being built on {expected_current}; not publishing"
-                    )
+                current_id = await _watch_current(
+                    pipe, keys.current, expected_current,
+                    f"was published while generation {generation} was being built on "
+                    f"{expected_current}; not publishing")
                 count = int(await _r(pipe.hlen(keys.gen_members(generation))))
                 published = info.model_copy(
                     update={
@@ -255,14 +263,10 @@ class TrialStore:
         keys = self.keys
         with _redis_errors("saving the checkpoint"):
             async with self._redis.pipeline(transaction=True) as pipe:
-                await pipe.watch(keys.current)
-                current = await _r(pipe.get(keys.current))
-                current_id = int(current) if current is not None else None
-                if current_id != expected_current:
-                    raise StoreError(
-                        f"generation {current_id} was published while this run compared "
-                        f"against {expected_current}; not saving its checkpoint"
-                    )
+                await _watch_current(
+                    pipe, keys.current, expected_current,
+                    f"was published while this run compared against {expected_current}; "
+                    "not saving its checkpoint")
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.delete(keys.sync_resume)
                 if checkpoint is not None:
