@@ -232,7 +232,7 @@ def compare_brain_metastases(f: BrainMetastasesFact, p: NormalizedPatient,
         return Atom(f, True, desc)
     if f.leptomeningeal:
         # The stated CNS status covers leptomeningeal disease: "none" and "treated,
-        # stable" describe all of it (NCT02092363, NCT02244502: eligible with treated,
+        # stable" describe all of it (eligible with treated,
         # stable brain metastases); beside active metastases (the mention not read as
         # "active … and/or carcinomatous meningitis" above) it stays open.
         if bm == "active":

@@ -1,6 +1,6 @@
 """Calendar windows: retrospective cohorts ("imaging available between January 2010 and
-December 2022", NCT06036381; "treated with radiation between January 2010 and December
-2022", NCT06036394).
+December 2022"; "treated with radiation between January 2010 and December
+2022").
 
 **Extraction** (:func:`extract_periods`) — a window of months/years (``period.toml``
 ``window`` patterns: "between <month> <year> and <month> <year>", "from <year> to

@@ -90,8 +90,7 @@ def _therapy_setting(c: CriterionText, s: int, e: int) -> bool:
 _ROMAN = r"(?:IV|I{1,3}|0)[ABCD]?[12]?"
 _PAREN = r"(?:\s*\([^()]{1,80}\))?"
 """A parenthetical between two stages of a list or range: "stage IIIB (with pleural
-effusion) or IV" (NCT00660816), "stage IIA (with class 2 DecisionDx Score) through IV"
-(NCT02385669) — read without it."""
+effusion) or IV", "stage IIA (with class 2 DecisionDx Score) through IV" — read without it."""
 _STAGE_RX = re.compile(
     rf"""\b(?:AJCC\s+(?:\d+(?:th|st|nd|rd)\s+edition\s+)?|clinical\s+|pathologic(?:al)?\s+|FIGO\s+|TNM\s+)?
     stages?\s*(?:group\s*)?:?\s*
