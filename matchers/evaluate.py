@@ -754,28 +754,27 @@ def evaluate_prepared(prep: PreparedTrial, p: NormalizedPatient, ontology: Ontol
                 if o.scope in prep.label_scopes and o.status is CriterionStatus.UNKNOWN:
                     o.status, o.key, o.lazy = CriterionStatus.NOT_MET, False, (
                         "Fits no cohort; fails", " ", o.lazy[2] if o.lazy else (), "")
-        elif (fits := (prep.label_scopes - failed) & {
+        else:
+            # A labelled cohort none of whose criteria fail, and some of whose key
+            # criteria other than the cancer type (which may name another cohort's
+            # cancer) the patient meets ("Cohort 1" untreated AML, age ≥ 60, ECOG ≤ 2),
+            # is open to the patient: the criteria failed in the other cohorts ("Cohort
+            # 2": ECOG 3 or 4) do not apply to them. Open questions of criteria
+            # restricted to another labelled cohort do not apply either ("Group 2 -
+            # prior CPI: Subjects with AC that is HER 2/neu negative" for a patient of
+            # the "MTD Dose Expansion"), once a fitting cohort is settled (_settled).
+            fits = (prep.label_scopes - failed) & {
                 o.criterion.scope_key for o in outcomes
                 if o.status is CriterionStatus.MET and o.criterion is not None
                 and o.category is not None and o.category != "cancer_type"
-                and REGISTRY[o.category].key}) and (failed or any(
-                    _other_cohort(o, prep.label_scopes, _settled(fits, outcomes))
-                    for o in outcomes if o.status is CriterionStatus.UNKNOWN and o.key)):
-            cohort = next((pc.criterion.scope for pc in prep.criteria
-                           if pc.criterion.scope_key in fits), None)
-            # A labelled cohort none of whose criteria fail, and some of whose key
-            # criteria other than the cancer type (which may name another cohort's
-            # cancer) the patient meets (NCT01515527: "Cohort 1" untreated AML, age ≥ 60,
-            # ECOG ≤ 2),
-            # is open to the patient: the criteria failed in the other cohorts ("Cohort
-            # 2": ECOG 3 or 4) do not apply to them.
-            # Open questions of criteria restricted to another labelled cohort do not
-            # apply either (NCT03983954: "Group 2 - prior CPI: Subjects with AC that is
-            # HER 2/neu negative" for a patient of the "MTD Dose Expansion").
-            settled = _settled(fits, outcomes)
-            for o in outcomes:
-                if o.status is CriterionStatus.UNKNOWN and (
-                        o.scope in failed or _other_cohort(o, prep.label_scopes, settled)):
+                and REGISTRY[o.category].key}
+            settled = _settled(fits, outcomes) if fits else set()
+            moot = [o for o in outcomes if o.status is CriterionStatus.UNKNOWN and (
+                o.scope in failed or _other_cohort(o, prep.label_scopes, settled))]
+            if fits and (failed or any(o.key and o.scope not in failed for o in moot)):
+                cohort = next((pc.criterion.scope for pc in prep.criteria
+                               if pc.criterion.scope_key in fits), None)
+                for o in moot:
                     o.status, o.key, o.question, o.lazy = CriterionStatus.MET, False, None, (
                         "For another cohort than the one the patient may fit:", "; patient: ",
                         o.lazy[2] if o.lazy else (), "")

@@ -69,12 +69,12 @@ if TYPE_CHECKING:
 
 __all__ = ["PARSER_SOURCES_SHA256", "PARSER_VERSION", "EligibilityParser", "parser_sources_digest"]
 
-PARSER_VERSION = "2026.12.58"
+PARSER_VERSION = "2026.12.59"
 """Version of the parsing rules; bump on any rule or code change that alters output.
 Part of the store's parsed-criteria key, so a new version re-parses on the next sync.
 ``tests/matchers/test_parser_version.py`` holds it to :data:`PARSER_SOURCES_SHA256`."""
 
-PARSER_SOURCES_SHA256 = "2ac21a4e2814fbe971434f8514ebbc4c2a78325a157dce0e255e6adb143dda03"
+PARSER_SOURCES_SHA256 = "f0680eac1bac36f5e73f57c23325becf0edc3e50714be7b3dbedddcba8f4a04f"
 """SHA-256 of everything the parse output depends on (:func:`parser_sources_digest`),
 recorded with :data:`PARSER_VERSION`: a test fails when the sources change and the
 version is not bumped. Print the new value with ``python -m matchers.parser``."""

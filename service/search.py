@@ -24,9 +24,12 @@ from datetime import date
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
+from matchers.evaluate import evaluate_prepared
 from matchers.geo import nearest_site
 from matchers.index import STATUS_ORDER, TrialIndex, trial_cancer_facts
-from matchers.models import IndexedTrial, SiteDistance
+from matchers.models import IndexedTrial, SiteDistance, Verdict
+from matchers.normalize import normalize_patient
+from matchers.patient import PatientProfile
 
 if TYPE_CHECKING:
     from ontologies import Ontology
@@ -276,11 +279,6 @@ def not_ruled_out(
     own evaluation of each trial (HER2-positive-only trials are dropped for HER2-low;
     what the qualifiers do not say stays unknown and keeps a trial). Raises
     ``PatientProfileError`` if ``code`` does not resolve."""
-    from matchers.evaluate import evaluate_prepared
-    from matchers.models import Verdict
-    from matchers.normalize import normalize_patient
-    from matchers.patient import PatientProfile
-
     patient = normalize_patient(
         PatientProfile(cancer_type=code, biomarkers=dict(biomarkers)), ontology)
     return [h for h in hits

@@ -437,7 +437,7 @@ def _generic_conditions_narrowed(
     the inclusion criteria: when every cancer type the inclusion criteria name is
     specific, none of them fits the patient even as a parent or subtype, and no
     inclusion criterion keeps a generic scope ("any solid tumour"), the list *is* the
-    population (NCT05099809: head and neck, cervix, breast, oesophagus, anorectum).
+    population (head and neck, cervix, breast, oesophagus, anorectum).
     Returns (the listed names, the first criterion naming them) or None.
     """
     inclusion = [c for c in scope.positive if c.source == "inclusion"]
@@ -507,8 +507,8 @@ def _narrowed(scope: TrialCancerScope, p: PatientCancer,
     if any(p.code in q.fact.codes and len(q.fact.codes) <= 2
            and set(q.fact.codes) != set(best.fact.codes) for q, _ in scored):
         # another mention names the patient's own type ("colon cancer" in a colorectal
-        # trial's conditions, beside "rectal cancer"; NCT02232152, NCT00551421): the
-        # trial is not narrowed away from it
+        # trial's conditions, beside "rectal cancer"): the trial is not narrowed away
+        # from it
         return None
     fitting = {id(q.criterion) for q, lvl in scored if lvl >= SPECIFIC and q.criterion}
     # The codes of inclusion mentions that name the patient's class below the tissue
@@ -528,7 +528,7 @@ def _narrowed(scope: TrialCancerScope, p: PatientCancer,
             continue  # two criteria: other cohorts, not a shorthand
         if set(q.fact.codes) <= members:
             # the conditions' "fallopian tube cancer" of a trial whose inclusion names
-            # "ovarian epithelial cancer" (NCT00303888, NCT00126542): an alternative
+            # "ovarian epithelial cancer": an alternative
             continue
         if any(code in broad or anc & broad
                for code, anc in zip(q.fact.codes, q.ancestors, strict=False)):
@@ -752,8 +752,8 @@ def _other_parts(pf: PreparedCancerFact,
                  evidence: Sequence[PreparedCancerFact]) -> list[PreparedCancerFact]:
     """Specific cancers named by inclusion criteria of *other* parts of the trial than
     the part whose generic wording ``pf`` is ("Phase Ib: … solid tumor" beside "Phase II:
-    … HER2 negative breast cancer", NCT02630368; "Part 1: … solid tumor" beside "Part 2:
-    … breast cancer", NCT00445458): the patient fits only the generic part, often a
+    … HER2 negative breast cancer"; "Part 1: … solid tumor" beside "Part 2:
+    … breast cancer"): the patient fits only the generic part, often a
     dose-escalation part with a few places, so the fit is a question, not a match."""
     own = pf.criterion.scope_key if pf.criterion is not None else None
     if pf.source != "inclusion" or not own:

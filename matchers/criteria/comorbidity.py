@@ -24,8 +24,8 @@ in an inclusion is the absence of grade 2 and up); a profile entry may state the
 **Comparison** (:func:`compare_condition`) — present → true (with a ``min_grade``: true
 only at that grade or above, unknown when the profile gives no grade; ``severe_only``:
 true only when the entry says severe, false when it says mild, else unknown), absent →
-false, else unknown; never key (comorbidities are checked at screening). A comorbidity named in an
-inclusion is a conditional permission ("HBsAg-positive patients are eligible if …"),
+false, else unknown; never key (comorbidities are checked at screening). A comorbidity
+named in an inclusion is a conditional permission ("HBsAg-positive patients are eligible if …"),
 never a requirement to have it: a false value there is unknown.
 """
 
@@ -263,9 +263,12 @@ def _resolve_conditions(
         for piece in _CONDITION_LIST.split(core) if negated else [core]:
             if not piece:
                 continue
-            # every condition an entry names ("HIV positive, Crohn's disease")
-            for cid in ontology.conditions.find(piece) or filter(
-                    None, (ontology.conditions.resolve(piece),)):
+            # every condition an entry names ("HIV positive, Crohn's disease"), else
+            # the one it resolves to as a whole
+            found = list(ontology.conditions.find(piece))
+            if not found and (whole := ontology.conditions.resolve(piece)):
+                found = [whole]
+            for cid in found:
                 (absent if negated else present).add(str(cid))
                 m = None if negated else next(
                     (m for p in grade_rx if (m := p.search(piece))), None)

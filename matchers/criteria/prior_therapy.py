@@ -29,9 +29,11 @@ radiotherapy) marked non-systemic; systemic lines overall and in the advanced se
 
 **Comparison** (:func:`compare_prior_therapy`) — received / progressed / intolerant /
 naive and line-count bounds against the patient's therapies, in the fact's setting
-(early vs advanced); a time window in the criterion (``washout``) makes a
-received/naive statement a non-key timing question; "more than one CDK4/6 inhibitor"
-(``min_agents``) counts distinct agents.
+(early vs advanced); a time window in the criterion (``washout``, of
+``washout_days``) is settled by the therapies' end dates where they are all given (the
+window has passed, or the therapy was never received), else it is a non-key timing
+question, never a failure; "more than one CDK4/6 inhibitor" (``min_agents``) counts
+distinct agents.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ _UNTREATED = re.compile(r"\buntreated\b(?!\s+(?:brain|cns|central|metastas[ie]s)
 
 def _untreated_cancer(c: CriterionText) -> re.Match[str] | None:
     """A bare "untreated" right before a named cancer ("Untreated metastatic colorectal
-    carcinoma", NCT01229813; "Untreated AML patients", NCT00636922): never treated for
+    carcinoma"; "Untreated AML patients"): never treated for
     it. Not "untreated thyroid disease" (no cancer) or "untreated brain metastases"."""
     for m in _UNTREATED.finditer(c.body):
         end = c.start + m.end()
@@ -200,7 +202,7 @@ def _not_prior_before(body: str, lo: int, hi: int, comp: _Compiled) -> bool:
     """A not-prior cue ("eligible for", "concurrent", …) before the mention in
     ``body[lo:hi]``, with no history cue ("received", "prior", …) between them: the cue
     reaches every therapy of a list ("Eligible for therapy with either decitabine or
-    azacitidine", NCT02785900)."""
+    azacitidine")."""
     cues = list(comp.not_prior.finditer(body, lo, hi))
     if not cues:
         return False
@@ -273,7 +275,7 @@ _ELAPSED = re.compile(
     r"(?:the\s+)?(?:last\s+|completion\s+of\s+|end\s+of\s+)?(?:any\s+)?(?:prior\s+|previous\s+)?"
     r"(?:[\w-]+\s+){0,3}$", re.I)
 """An elapsed-time inclusion right before the mention: "At least 4 weeks since prior
-chemotherapy" (NCT00003382, NCT00003487)."""
+chemotherapy"."""
 _DOSE_OR_SITE = re.compile(
     r"[\s,(]*(?:\([^)]{0,40}\)\s*)?(?:(?:>|≥|<|≤|=|exceeding|greater\s+than|more\s+than|of\s+more\s+than)\s*\d[\d,.]*\s*"
     r"(?:mg|g|gy|cgy|units?|mcg)|(?:to|of|on|involving)\s+(?:the\s+|a\s+|any\s+)?(?!date|study|first|start|day|the\s+start)\w+)",
@@ -318,8 +320,8 @@ def extract_prior_therapy(
             if comp.not_counted.match(body, rel_e, ce):
                 continue  # "X is not counted as a line of therapy": a counting rule
             if _NON_PREFIX.search(body, max(0, rel_s - 4), rel_s):
-                # "non-platinum-based" (NCT02354131, NCT01300793), "non-taxane,
-                # non-anthracycline based" (NCT00048633): every therapy but the one named
+                # "non-platinum-based", "non-taxane,
+                # non-anthracycline based": every therapy but the one named
                 continue
             mention_text = body[rel_s:rel_e]
             if mt.generic and _SPECIFIC_AFTER.match(body, rel_e):
@@ -350,7 +352,7 @@ def extract_prior_therapy(
                 or _PREVIOUSLY_TREATED.search(local) is not None
                 # the clause opens with the cue and lists the therapies after it: "Prior
                 # treatment with CD137 agonists or immune checkpoint blockade therapies,
-                # including anti-CTLA-4, anti-PD-1 or anti-PD-L1 antibodies" (NCT02302807)
+                # including anti-CTLA-4, anti-PD-1 or anti-PD-L1 antibodies"
                 or comp.received.search(body[cs : min(rel_s, cs + 30)]) is not None
             )
             lines_min, lines_max, lspan = parse_lines(clause)
@@ -414,7 +416,7 @@ def extract_prior_therapy(
             return facts
     # "previously treated", "treatment-naive", "previously untreated NSCLC" with no
     # therapy named (or none left: "previously untreated urothelial cancer requiring
-    # surgery for treatment", NCT00362713): systemic therapy — unless a non-cancer
+    # surgery for treatment"): systemic therapy — unless a non-cancer
     # condition is what was treated ("HCV treatment-naive", "previously treated for
     # hepatitis B")
     m = (_PREVIOUSLY_TREATED.search(body) or _NAIVE_NO_CLASS.search(body)
@@ -689,12 +691,27 @@ def _therapy_label(f: PriorTherapyFact) -> str:
     return " / ".join(names) if names else "systemic therapy"
 
 
-def _received_value(f: PriorTherapyFact, p: PatientTherapies) -> Atom:
-    # By-indication classes ("systemic therapy for NSCLC" -> regimen_nsclc; no drug lists
-    # them) mean systemic therapy given for that cancer: the patient's own systemic
-    # therapies were given for the patient's cancer.
+def _therapy_matches(f: PriorTherapyFact, t: NormalizedTherapy) -> Tri:
+    """Whether the patient's therapy ``t`` is one the fact names (by class or drug; any
+    systemic therapy when it names none); None when ``t`` could not be resolved.
+
+    By-indication classes ("systemic therapy for NSCLC" -> regimen_nsclc; no drug lists
+    them) mean systemic therapy given for that cancer: the patient's own systemic
+    therapies were given for the patient's cancer."""
     classes = {"systemic" if c.startswith("regimen_") else c for c in f.classes}
     drugs = {d.lower() for d in f.drugs}
+    if classes or drugs:
+        if classes & t.classes or drugs & {d.lower() for d in t.drugs}:
+            return True
+        if drugs and t.name.lower() and any(d in t.name.lower() for d in drugs):
+            return True
+        if not t.classes and not t.drugs and t.systemic is not False:
+            return None
+        return False
+    return t.systemic
+
+
+def _received_value(f: PriorTherapyFact, p: PatientTherapies) -> Atom:
     label = _therapy_label(f)
     fam = setting_family(f.setting)
     where = f" ({f.setting})" if f.setting else ""
@@ -707,21 +724,10 @@ def _received_value(f: PriorTherapyFact, p: PatientTherapies) -> Atom:
                         f"number of prior lines of {label}{where}?")
         return Atom(f, None, "prior therapies not stated", f"prior {label}{where}?")
 
-    def matches(t: NormalizedTherapy) -> Tri:
-        if classes or drugs:
-            if classes & t.classes or drugs & {d.lower() for d in t.drugs}:
-                return True
-            if drugs and t.name.lower() and any(d in t.name.lower() for d in drugs):
-                return True
-            if not t.classes and not t.drugs and t.systemic is not False:
-                return None
-            return False
-        return t.systemic
-
     sure: list[NormalizedTherapy] = []
     maybe: list[NormalizedTherapy] = []
     for t in p.therapies:
-        m = matches(t)
+        m = _therapy_matches(f, t)
         if m is False:
             continue
         in_setting: Tri = True
@@ -763,7 +769,7 @@ def _received_value(f: PriorTherapyFact, p: PatientTherapies) -> Atom:
         if same_line:
             # the disease progressed after the line that included it: "progression after
             # radiotherapy" when radiotherapy + temozolomide, then adjuvant temozolomide
-            # (line 1), ended in recurrence (NCT00459381, NCT00335764)
+            # (line 1), ended in recurrence
             return Atom(f, True, f"progressed after line {same_line[0].line} "
                                  f"({same_line[0].name}), which included {names}")
         if sure:
@@ -802,13 +808,9 @@ def _days_since_last(f: PriorTherapyFact, p: PatientTherapies, today: date) -> i
     therapy is dated or ongoing."""
     if not p.known:
         return None
-    classes = {"systemic" if c.startswith("regimen_") else c for c in f.classes}
-    drugs = {d.lower() for d in f.drugs}
     ends: list[int] = []
     for t in p.therapies:
-        hit = (bool(classes & t.classes) or bool(drugs & {d.lower() for d in t.drugs})
-               if (classes or drugs) else bool(t.systemic))
-        if not hit:
+        if _therapy_matches(f, t) is not True:
             continue
         if t.ongoing:
             ends.append(0)
@@ -820,9 +822,11 @@ def _days_since_last(f: PriorTherapyFact, p: PatientTherapies, today: date) -> i
 
 
 def _worded(a: Atom, p: PatientTherapies, ctx: CompareContext) -> Atom:
-    """Prior-therapy atoms under the criterion's wording: a washout window makes a
-    received/naive statement a timing matter (unknown, not key); "more than one CDK4/6
-    inhibitor" counts distinct agents of the class."""
+    """Prior-therapy atoms under the criterion's wording: in a washout window a received
+    statement is met when the therapy was never received or ended longer ago than the
+    window (``ParsedCriterion.washout_days``, against ``ctx.today``), else it is a
+    timing matter (unknown, not key); "more than one CDK4/6 inhibitor" counts distinct
+    agents of the class."""
     f = a.fact
     assert isinstance(f, PriorTherapyFact)
     washout = ctx.criterion is not None and ctx.criterion.washout
