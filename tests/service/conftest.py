@@ -8,6 +8,8 @@
   without Redis.
 * ``real_redis`` — the Redis on 127.0.0.1:6379 (db 15), with a fresh key namespace per
   test, cleaned up afterwards. Its absence fails the test (``.ci/run`` starts Redis).
+* ``real_cache`` — a trial cache in ``real_redis``'s namespace (settings and store) that
+  imports lists of raw studies with the real parser and the ontology's index codes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import gzip
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +30,19 @@ from matchers.index import index_trial
 from matchers.settings import MatcherSettings
 from service.app import create_app, new_answer_cache
 from service.deps import ServiceState
-from service.engine import IndexHolder, LoadedIndex, build_loaded_index, make_parser
+from service.engine import (
+    IndexHolder,
+    LoadedIndex,
+    build_loaded_index,
+    index_codes_for,
+    make_parser,
+)
 from service.settings import Settings
+from trial_cache.importer import import_dump
 from trial_cache.models import StudyRecord, validate_record
 from trial_cache.settings import TrialCacheSettings
+from trial_cache.state import SyncReport
+from trial_cache.store import TrialStore
 
 DATA = Path(__file__).parent / "data"
 EA_FIXTURE = DATA / "expanded_access.jsonl"
@@ -148,3 +160,51 @@ async def real_redis() -> AsyncIterator[tuple[Redis, str]]:
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+
+
+def write_jsonl(path: Path, studies: list[dict[str, Any]]) -> Path:
+    """``studies`` as a .jsonl dump at ``path``."""
+    path.write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in studies))
+    return path
+
+
+@dataclass
+class RealCache:
+    """A trial cache on the real Redis: ``settings`` and ``store`` share the namespace."""
+
+    redis: Redis
+    namespace: str
+    settings: TrialCacheSettings
+    store: TrialStore
+    parser: Any
+    ontology: Any
+    tmp_path: Path
+
+    async def import_studies(
+        self, name: str, studies: list[dict[str, Any]], *, prune: bool = False
+    ) -> SyncReport:
+        """Write ``studies`` to ``tmp_path / name`` and ``import_dump`` it into the store."""
+        return await import_dump(
+            write_jsonl(self.tmp_path / name, studies),
+            store=self.store,
+            parser=self.parser,
+            index_codes=index_codes_for(self.ontology),
+            settings=self.settings,
+            prune=prune,
+        )
+
+
+@pytest.fixture
+def real_cache(
+    tmp_path: Path, real_redis: tuple[Redis, str], parser: Any, ontology: Any
+) -> RealCache:
+    redis, namespace = real_redis
+    return RealCache(
+        redis=redis,
+        namespace=namespace,
+        settings=TrialCacheSettings(redis_url=REDIS_URL, redis_namespace=namespace),
+        store=TrialStore(redis, namespace),
+        parser=parser,
+        ontology=ontology,
+        tmp_path=tmp_path,
+    )

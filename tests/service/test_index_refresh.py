@@ -10,18 +10,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-import orjson
-from redis.asyncio import Redis
-
 from matchers.patient import PatientProfile
-from service.engine import IndexHolder, index_codes_for, load_published_index, match_patient
-from tests.service.conftest import REDIS_URL
-from trial_cache.importer import import_dump
-from trial_cache.settings import TrialCacheSettings
-from trial_cache.store import TrialStore
+from service.engine import IndexHolder, load_published_index, match_patient
+from tests.service.conftest import RealCache
 
 TODAY = date(2025, 3, 1)
 PATIENTS = [
@@ -31,11 +24,6 @@ PATIENTS = [
     {"cancer_type": "breast cancer", "stage": "IV", "age": 58, "sex": "female",
      "biomarkers": {"HER2_IHC": "2+", "HER2_ISH": "negative", "ER": "positive"}},
 ]
-
-
-def _write(path: Path, studies: list[dict[str, Any]]) -> Path:
-    path.write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in studies))
-    return path
 
 
 def _nct(study: dict[str, Any]) -> str:
@@ -49,15 +37,10 @@ def _pages(loaded: Any, ontology: Any) -> list[Any]:
 
 
 async def test_refresh_applies_only_changed_trials(
-    tmp_path: Path, real_redis: tuple[Redis, str], raw_studies: list[dict[str, Any]],
-    parser: Any, ontology: Any,
+    real_cache: RealCache, raw_studies: list[dict[str, Any]], ontology: Any
 ) -> None:
-    redis, namespace = real_redis
-    cache = TrialCacheSettings(redis_url=REDIS_URL, redis_namespace=namespace)
-    store = TrialStore(redis, namespace)
-    codes = index_codes_for(ontology)
-    await import_dump(_write(tmp_path / "first.jsonl", raw_studies), store=store,
-                      parser=parser, index_codes=codes, settings=cache)
+    store = real_cache.store
+    await real_cache.import_studies("first.jsonl", raw_studies)
     holder = IndexHolder()
     assert await holder.refresh(store, ontology)
     first = holder.require()
@@ -68,8 +51,7 @@ async def test_refresh_applies_only_changed_trials(
     studies = copy.deepcopy([s for s in raw_studies if _nct(s) != removed_id])
     ident = studies[0]["protocolSection"]["identificationModule"]
     ident["briefTitle"] = ident.get("briefTitle", "") + " (retitled)"
-    await import_dump(_write(tmp_path / "second.jsonl", studies), store=store, parser=parser,
-                      index_codes=codes, settings=cache, prune=True)
+    await real_cache.import_studies("second.jsonl", studies, prune=True)
     assert await holder.refresh(store, ontology)
     second = holder.require()
     assert second.generation != first.generation
@@ -94,14 +76,10 @@ async def test_refresh_applies_only_changed_trials(
 
 
 async def test_refresh_from_another_parser_version_loads_everything(
-    tmp_path: Path, real_redis: tuple[Redis, str], raw_studies: list[dict[str, Any]],
-    parser: Any, ontology: Any,
+    real_cache: RealCache, raw_studies: list[dict[str, Any]], ontology: Any
 ) -> None:
-    redis, namespace = real_redis
-    cache = TrialCacheSettings(redis_url=REDIS_URL, redis_namespace=namespace)
-    store = TrialStore(redis, namespace)
-    await import_dump(_write(tmp_path / "first.jsonl", raw_studies[:4]), store=store,
-                      parser=parser, index_codes=index_codes_for(ontology), settings=cache)
+    store = real_cache.store
+    await real_cache.import_studies("first.jsonl", raw_studies[:4])
     first = await load_published_index(store, ontology)
     assert first is not None
     other = dataclasses.replace(first, parser_version="0.0.0", generation=None)

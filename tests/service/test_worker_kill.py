@@ -18,23 +18,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from redis.asyncio import Redis
 
 from service.batch import arq_pool
 from service.cohorts.crypto import ProfileCipher
 from service.cohorts.jobs import start_run
 from service.cohorts.models import FINISHED, CohortPut, ShardState
 from service.cohorts.store import CohortStore
-from service.engine import index_codes_for
 from service.schemas import HER2_LOW_PATIENT, MESOTHELIOMA_PATIENT
 from service.settings import Settings
 from tests.service.cohort_helpers import KEY
-from tests.service.conftest import REDIS_URL
-from trial_cache.importer import import_dump
-from trial_cache.settings import TrialCacheSettings
-from trial_cache.store import TrialStore
+from tests.service.conftest import REDIS_URL, RealCache
 
 ROOT = Path(__file__).resolve().parents[2]
 MEMBERS = 2400
@@ -89,15 +83,10 @@ class WorkerProcess:
 
 
 async def test_killed_worker_loses_nothing(
-    tmp_path: Path, real_redis: tuple[Redis, str], raw_studies: list[dict[str, Any]],
-    parser: Any, ontology: Any,
+    real_cache: RealCache, raw_studies: list[dict[str, Any]]
 ) -> None:
-    redis, namespace = real_redis
-    cache = TrialCacheSettings(redis_url=REDIS_URL, redis_namespace=namespace)
-    dump = tmp_path / "studies.jsonl"
-    dump.write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in raw_studies))
-    report = await import_dump(dump, store=TrialStore(redis, namespace), parser=parser,
-                               index_codes=index_codes_for(ontology), settings=cache)
+    redis, namespace, cache = real_cache.redis, real_cache.namespace, real_cache.settings
+    report = await real_cache.import_studies("studies.jsonl", raw_studies)
     assert report.generation is not None
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIALMATCH_")}

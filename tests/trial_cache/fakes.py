@@ -1,4 +1,4 @@
-"""A tiny stand-in for ``matchers``' parser and OncoTree mapping.
+"""A tiny stand-in for ``matchers``' parser and OncoTree mapping, and a progress recorder.
 
 The fake "parses" each trial into one uninterpreted criterion spanning the whole
 eligibility text, counts every trial it is handed, and can be told to fail on some.
@@ -120,3 +120,18 @@ class CountingFactory:
             raise AssertionError("the parser was built, but nothing needed parsing")
         self.parser = FakeParser(version=self.version)
         return self.parser
+
+
+class RecordingProgress:
+    """A :class:`trial_cache.progress.Progress` that keeps the announced ``total`` and
+    the sum of every ``advance``."""
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self.done = 0
+
+    def start(self, *, description: str, total: int | None) -> None:
+        self.total = total
+
+    def advance(self, *, count: int) -> None:
+        self.done += count

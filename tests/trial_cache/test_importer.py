@@ -13,9 +13,15 @@ import orjson
 import pytest
 
 from tests.conftest import CORPUS
-from tests.trial_cache.fakes import CountingFactory, FakeParser, fake_index_codes
+from tests.trial_cache.fakes import (
+    CountingFactory,
+    FakeParser,
+    RecordingProgress,
+    fake_index_codes,
+)
 from trial_cache.errors import DumpFormatError
 from trial_cache.importer import count_records, import_dump
+from trial_cache.ingest import TrialParser
 from trial_cache.keys import IndexKind
 from trial_cache.parse_pool import ParserPool
 from trial_cache.settings import TrialCacheSettings
@@ -37,13 +43,25 @@ ImportDump = Callable[..., Awaitable[SyncReport]]
 @pytest.fixture
 def run_import(store: TrialStore, settings: TrialCacheSettings) -> ImportDump:
     """``import_dump(path)`` into the test store with the fake index codes; ``parser`` is
-    required, ``settings`` defaults to the test settings."""
+    required, ``settings`` defaults to the test settings, ``progress`` and ``prune`` are
+    passed on."""
 
     async def run(
-        path: Path, *, parser: FakeParser, settings: TrialCacheSettings = settings
+        path: Path,
+        *,
+        parser: TrialParser,
+        settings: TrialCacheSettings = settings,
+        progress: RecordingProgress | None = None,
+        prune: bool = False,
     ) -> SyncReport:
         return await import_dump(
-            path, store=store, parser=parser, index_codes=fake_index_codes, settings=settings
+            path,
+            store=store,
+            parser=parser,
+            index_codes=fake_index_codes,
+            settings=settings,
+            progress=progress,
+            prune=prune,
         )
 
     return run
@@ -286,40 +304,25 @@ async def test_a_dump_of_hostile_lines_quarantines_each_and_imports_the_rest(
     assert (await store.get_study(MESO[0])) is not None
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.total: int | None = None
-        self.done = 0
-
-    def start(self, *, description: str, total: int | None) -> None:
-        self.total = total
-
-    def advance(self, *, count: int) -> None:
-        self.done += count
-
-
 async def test_reimport_changes_nothing_publishes_nothing_and_builds_no_parser(
     tmp_path: Path,
     store: TrialStore,
     parser: FakeParser,
-    settings: TrialCacheSettings,
+    run_import: ImportDump,
     corpus_by_id: dict[str, dict[str, Any]],
 ) -> None:
     dump = tmp_path / "meso.jsonl.gz"
     with gzip.open(dump, "wb") as fh:
         fh.write(b"\n".join(orjson.dumps(corpus_by_id[i]) for i in MESO) + b"\n\n")
-    progress = Recorder()
-    first = await import_dump(dump, store=store, parser=parser, index_codes=fake_index_codes,
-                              settings=settings, progress=progress)
+    progress = RecordingProgress()
+    first = await run_import(dump, parser=parser, progress=progress)
     assert first.published and (progress.total, progress.done) == (5, 5)
     checkpoint = await store.get_checkpoint()
 
     never = CountingFactory(explode=True)
-    progress = Recorder()
+    progress = RecordingProgress()
     with ParserPool(never, version=parser.version) as lazy:
-        again = await import_dump(dump, store=store, parser=lazy,
-                                  index_codes=fake_index_codes, settings=settings,
-                                  progress=progress)
+        again = await run_import(dump, parser=lazy, progress=progress)
     assert not again.published and never.calls == 0
     assert (again.fetched, again.unchanged, again.parsed) == (5, 5, 0)
     assert again.generation == first.generation == await store.current_generation()
@@ -335,16 +338,14 @@ async def test_reimport_changes_nothing_publishes_nothing_and_builds_no_parser(
     ))
     counting = CountingFactory(version=parser.version)
     with ParserPool(counting, version=parser.version) as lazy:
-        third = await import_dump(edited, store=store, parser=lazy,
-                                  index_codes=fake_index_codes, settings=settings)
+        third = await run_import(edited, parser=lazy)
     assert third.published and third.generation != first.generation and third.updated == 1
     assert counting.calls == 1
 
     # a file lacking a trial, pruned: that removal is a change
     short = tmp_path / "short.jsonl"
     short.write_bytes(b"".join(orjson.dumps(corpus_by_id[i]) + b"\n" for i in MESO[1:]))
-    pruned = await import_dump(short, store=store, parser=parser, index_codes=fake_index_codes,
-                               settings=settings, prune=True)
+    pruned = await run_import(short, parser=parser, prune=True)
     assert pruned.published and pruned.removed == 1
 
 

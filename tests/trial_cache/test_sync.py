@@ -18,6 +18,7 @@ from tests.trial_cache.conftest import Replay
 from tests.trial_cache.fakes import (
     CountingFactory,
     FakeParser,
+    RecordingProgress,
     fake_index_codes,
     make_fake_parser,
 )
@@ -38,18 +39,6 @@ ADDED = "NCT99999901"
 LATER = "2026-11-22T09:00:00"  # the layered server's dataTimestamp (default 2026-11-20T09:00:00)
 
 
-class Progress:
-    def __init__(self) -> None:
-        self.total: int | None = None
-        self.done = 0
-
-    def start(self, *, description: str, total: int | None) -> None:
-        self.total = total
-
-    def advance(self, *, count: int) -> None:
-        self.done += count
-
-
 async def sync(
     server: Replay,
     settings: TrialCacheSettings,
@@ -57,7 +46,7 @@ async def sync(
     parser: TrialParser,
     *,
     full: bool = False,
-    progress: Progress | None = None,
+    progress: RecordingProgress | None = None,
 ) -> SyncReport:
     pointed = settings.model_copy(update={"ctgov_base_url": server.base_url})
     async with CTGovClient(settings=pointed) as client:
@@ -106,11 +95,27 @@ def layer_file(tmp_path: Path, corpus_by_id: dict[str, dict[str, Any]]) -> Path:
     return path
 
 
+@pytest.fixture
+def layered_replay(
+    tmp_path: Path,
+    replay_factory: Callable[..., Replay],
+    corpus_by_id: dict[str, dict[str, Any]],
+) -> Callable[..., Replay]:
+    """``layered_replay(*faults)`` starts a replay server of the corpus plus
+    :func:`layer_file` with dataTimestamp ``LATER``; ``faults`` are extra server arguments."""
+    layer = layer_file(tmp_path, corpus_by_id)
+
+    def start(*faults: str) -> Replay:
+        return replay_factory(data=(CORPUS, layer), extra=(*faults, "--data-timestamp", LATER))
+
+    return start
+
+
 async def test_full_sync_then_nothing_to_do(
     replay: Replay, settings: TrialCacheSettings, store: TrialStore, parser: FakeParser
 ) -> None:
     expected = replay.count(MESOTHELIOMA)
-    progress = Progress()
+    progress = RecordingProgress()
     report = await sync(replay, settings, store, parser, progress=progress)
 
     assert report.kind is SyncKind.FULL
@@ -168,20 +173,17 @@ async def test_parser_change_reparses_everything(
 
 
 async def test_incremental_sync_applies_updates(
-    tmp_path: Path,
     replay_factory: Callable[..., Replay],
+    layered_replay: Callable[..., Replay],
     settings: TrialCacheSettings,
     store: TrialStore,
     parser: FakeParser,
-    corpus_by_id: dict[str, dict[str, Any]],
 ) -> None:
     before = replay_factory()
     first = await sync(before, settings, store, parser)
     assert UPDATED in await store.index(IndexKind.STATUS, "RECRUITING")
 
-    after = replay_factory(
-        data=(CORPUS, layer_file(tmp_path, corpus_by_id)), extra=("--data-timestamp", LATER)
-    )
+    after = layered_replay()
     report = await sync(after, settings, store, parser)
 
     assert report.kind is SyncKind.INCREMENTAL
@@ -261,22 +263,17 @@ async def test_rate_limited_sync_honours_retry_after(
 
 
 async def test_upstream_down_mid_sync_publishes_nothing(
-    tmp_path: Path,
     replay: Replay,
-    replay_factory: Callable[..., Replay],
+    layered_replay: Callable[..., Replay],
     settings: TrialCacheSettings,
     store: TrialStore,
     parser: FakeParser,
-    corpus_by_id: dict[str, dict[str, Any]],
 ) -> None:
     first = await sync(replay, settings, store, parser)
     checkpoint = await store.get_checkpoint()
     served = await store.load_index_entries()
 
-    down = replay_factory(
-        data=(CORPUS, layer_file(tmp_path, corpus_by_id)),
-        extra=("--fail-rate", "1.0", "--data-timestamp", LATER),
-    )
+    down = layered_replay("--fail-rate", "1.0")
     with pytest.raises(UpstreamUnavailable) as caught:
         await sync(down, settings, store, parser)
     message = str(caught.value)
@@ -292,9 +289,7 @@ async def test_upstream_down_mid_sync_publishes_nothing(
     assert await store.generation_info((first.generation or 0) + 1) is None  # aborted one gone
 
     # once the API is back, the sync goes through (the lock was released)
-    back = replay_factory(
-        data=(CORPUS, layer_file(tmp_path, corpus_by_id)), extra=("--data-timestamp", LATER)
-    )
+    back = layered_replay()
     report = await sync(back, settings, store, parser)
     assert report.kind is SyncKind.INCREMENTAL and report.updated == 1
 
@@ -346,12 +341,11 @@ async def test_full_corpus_sync_matches_the_import(
 
 
 async def test_a_sync_that_changes_nothing_publishes_nothing_and_builds_no_parser(
-    tmp_path: Path,
     replay_factory: Callable[..., Replay],
+    layered_replay: Callable[..., Replay],
     settings: TrialCacheSettings,
     store: TrialStore,
     parser: FakeParser,
-    corpus_by_id: dict[str, dict[str, Any]],
 ) -> None:
     before = replay_factory()
     first = await sync(before, settings, store, parser)
@@ -367,9 +361,7 @@ async def test_a_sync_that_changes_nothing_publishes_nothing_and_builds_no_parse
     # the API moved on but nothing in scope changed: an incremental sync that fetches
     # only unchanged studies (the overlap day) publishes nothing, parses nothing, and
     # moves the checkpoint
-    later = replay_factory(
-        data=(CORPUS, layer_file(tmp_path, corpus_by_id)), extra=("--data-timestamp", LATER)
-    )
+    later = layered_replay()
     unchanged_only = replay_factory(extra=("--data-timestamp", LATER))
     with ParserPool(never, version=parser.version) as lazy:
         quiet = await sync(unchanged_only, settings, store, lazy)
@@ -409,7 +401,7 @@ async def test_a_sync_on_two_parse_workers_stores_what_one_process_stores(
     other = TrialStore(redis, f"{store.keys.namespace}-pool")
     try:
         factory = functools.partial(make_fake_parser, version=parser.version)
-        progress = Progress()
+        progress = RecordingProgress()
         with ParserPool(factory, version=parser.version, workers=2, chunk_size=2) as pool:
             on_pool = await sync(replay, settings, other, pool, progress=progress)
             assert pool.started
